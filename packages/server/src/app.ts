@@ -1,0 +1,69 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { Config } from "./config.js";
+import type { Pool } from "./db/pool.js";
+import type { Clock } from "./clock.js";
+import { errorSchema, registerErrorHandler } from "./http/errors.js";
+import { newId } from "./ids.js";
+import { createMetrics, type Metrics } from "./metrics/registry.js";
+import { registerRoutes } from "./routes.js";
+
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  clock: Clock;
+  logger: FastifyBaseLogger;
+  /** Shared with background workers so all metrics land on one registry; created when absent. */
+  metrics?: Metrics;
+}
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const VERSION = "0.1.0";
+
+/** Builds the whole HTTP application; `server.ts` and the tests call it the same way. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const metrics = deps.metrics ?? createMetrics(deps.pool);
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: () => newId("req"),
+    requestIdHeader: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    // Lets in-flight requests finish on close while refusing new keep-alive requests.
+    forceCloseConnections: "idle",
+    return503OnClosing: true,
+  });
+
+  // JSON only: anything else is a 415 (Fastify also accepts text/plain by default).
+  app.removeContentTypeParser("text/plain");
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("request-id", request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.httpRequestDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? "unmatched",
+        status_class: `${Math.floor(reply.statusCode / 100)}xx`,
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.addSchema(errorSchema);
+  registerErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Lumenpay API", version: VERSION, description: "Payments on the Stellar network." },
+      components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "sk_… API key" } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  await registerRoutes(app, { ...deps, metrics });
+  return app;
+}

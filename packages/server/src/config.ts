@@ -1,0 +1,179 @@
+import path from "node:path";
+import { Keypair, Networks } from "@stellar/stellar-sdk";
+
+/**
+ * The whole configuration of a Lumenpay process, parsed once from the environment.
+ * Every key is documented in `.env.example` and docs/operations.md.
+ */
+export interface Config {
+  /** TCP port of the HTTP API. */
+  port: number;
+  /** Interface the HTTP API binds to. */
+  host: string;
+  /** Base URL customers and merchants reach this server at (payment links are built from it). */
+  publicBaseUrl: string;
+  /** External PostgreSQL; when absent an embedded PostgreSQL is started in `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Where the embedded PostgreSQL keeps its data (and where the CLI finds a running one). */
+  dataDir: string;
+  stellar: {
+    network: "testnet" | "public" | "custom";
+    networkPassphrase: string;
+    horizonUrl: string;
+  };
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  db: {
+    poolMax: number;
+    poolMin: number;
+    idleTimeoutMs: number;
+    connectionTimeoutMs: number;
+    statementTimeoutMs: number;
+  };
+  poolMonitoring: { enabled: boolean; intervalMs: number };
+  /** Bearer token required on /metrics when set. */
+  metricsToken: string | undefined;
+  /** How long in-flight requests may take to finish after SIGTERM. */
+  shutdownTimeoutMs: number;
+  /** Platform ed25519 key (a Stellar S… seed) that signs webhooks; its G… key is published. */
+  webhookSigningSeed: string | undefined;
+  api: {
+    /** Requests per minute allowed for one API key before 429. */
+    rateLimitPerMinute: number;
+    /** Grace period during which a rotated API key keeps working. */
+    keyRotationGraceHours: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const HORIZON_URLS = {
+  testnet: "https://horizon-testnet.stellar.org",
+  public: "https://horizon.stellar.org",
+} as const;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Collects every problem before failing, so an operator fixes the environment in one pass. */
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  }
+
+  int(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${value}")`);
+      return fallback;
+    }
+    return Number(value);
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (["true", "1", "yes"].includes(value)) return true;
+    if (["false", "0", "no"].includes(value)) return false;
+    this.problems.push(`${name} must be true or false (got "${value}")`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name} must be one of ${allowed.join(", ")} (got "${value}")`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  url(name: string, fallback: string | undefined, protocols: string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error("protocol");
+      return value.replace(/\/+$/, "");
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(" or ")} URL`);
+      return fallback;
+    }
+  }
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const r = new Reader(env);
+  const port = r.int("PORT", 4000, { min: 0, max: 65535 });
+
+  const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom"] as const, "testnet");
+  const customPassphrase = r.raw("STELLAR_NETWORK_PASSPHRASE");
+  const horizonUrl = r.url("HORIZON_URL", undefined, ["http:", "https:"]);
+  let networkPassphrase: string = network === "public" ? Networks.PUBLIC : Networks.TESTNET;
+  if (network === "custom") {
+    if (!customPassphrase) r.problems.push("STELLAR_NETWORK_PASSPHRASE is required when STELLAR_NETWORK=custom");
+    if (!horizonUrl) r.problems.push("HORIZON_URL is required when STELLAR_NETWORK=custom");
+    networkPassphrase = customPassphrase ?? "";
+  } else if (customPassphrase) {
+    r.problems.push("STELLAR_NETWORK_PASSPHRASE is only allowed with STELLAR_NETWORK=custom");
+  }
+
+  const poolMax = r.int("DB_POOL_MAX", 20, { min: 1, max: 1000 });
+  const poolMin = r.int("DB_POOL_MIN", 2, { min: 0, max: 1000 });
+  if (poolMin > poolMax) r.problems.push(`DB_POOL_MIN (${poolMin}) must not exceed DB_POOL_MAX (${poolMax})`);
+
+  const signingSeed = r.raw("WEBHOOK_SIGNING_SEED");
+  if (signingSeed !== undefined) {
+    try {
+      Keypair.fromSecret(signingSeed);
+    } catch {
+      // Never echo the value: it is a secret.
+      r.problems.push("WEBHOOK_SIGNING_SEED must be a Stellar secret seed (S…)");
+    }
+  }
+
+  const config: Config = {
+    port,
+    host: r.raw("HOST") ?? "127.0.0.1",
+    publicBaseUrl: r.url("PUBLIC_BASE_URL", `http://localhost:${port}`, ["http:", "https:"])!,
+    databaseUrl: r.url("DATABASE_URL", undefined, ["postgres:", "postgresql:"]),
+    dataDir: path.resolve(cwd, r.raw("LUMENPAY_DATA_DIR") ?? ".lumenpay"),
+    stellar: {
+      network,
+      networkPassphrase,
+      horizonUrl: horizonUrl ?? (network === "custom" ? "" : HORIZON_URLS[network]),
+    },
+    logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    db: {
+      poolMax,
+      poolMin,
+      idleTimeoutMs: r.int("DB_IDLE_TIMEOUT_MS", 30_000),
+      connectionTimeoutMs: r.int("DB_CONNECTION_TIMEOUT_MS", 5_000),
+      statementTimeoutMs: r.int("DB_STATEMENT_TIMEOUT_MS", 30_000),
+    },
+    poolMonitoring: {
+      enabled: r.bool("POOL_MONITORING_ENABLED", false),
+      intervalMs: r.int("POOL_MONITORING_INTERVAL_MS", 60_000, { min: 1000 }),
+    },
+    metricsToken: r.raw("METRICS_TOKEN"),
+    shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0 }),
+    webhookSigningSeed: signingSeed,
+    api: {
+      rateLimitPerMinute: r.int("API_RATE_LIMIT_PER_MINUTE", 600, { min: 1 }),
+      keyRotationGraceHours: r.int("API_KEY_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 365 }),
+    },
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}

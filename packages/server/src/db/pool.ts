@@ -1,0 +1,37 @@
+import pg from "pg";
+import type { Config } from "../config.js";
+
+export type Pool = pg.Pool;
+/** A pool or a client inside a transaction: store functions accept either, so callers compose transactions. */
+export type Db = pg.Pool | pg.PoolClient;
+
+// int8 and numeric arrive as strings; money and ids must never pass through a float.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
+
+export function createPool(connectionString: string, db: Config["db"]): pg.Pool {
+  return new pg.Pool({
+    connectionString,
+    max: db.poolMax,
+    min: db.poolMin,
+    idleTimeoutMillis: db.idleTimeoutMs,
+    connectionTimeoutMillis: db.connectionTimeoutMs,
+    statement_timeout: db.statementTimeoutMs,
+    application_name: "lumenpay",
+  });
+}
+
+/** Runs `fn` in one transaction; rolls back on any error. */
+export async function transaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const result = await fn(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,193 @@
+import { createHash } from "node:crypto";
+import { StrKey } from "@stellar/stellar-sdk";
+import type { Db, Pool } from "../db/pool.js";
+import { transaction } from "../db/pool.js";
+import { badRequest, HttpError } from "../http/errors.js";
+import { newId, randomToken } from "../ids.js";
+import { assetOut, parseAsset, sameAsset, type Asset, type AssetIn, type AssetOut } from "../stellar/assets.js";
+import * as store from "./store.js";
+import { ORG_FIELDS, type ApiKey, type Merchant, type MerchantFields, type Org } from "./store.js";
+
+/** Merchant fields as the API and the CLI accept them. */
+export interface MerchantIn {
+  name: string;
+  email: string;
+  accounts: string[];
+  home_domain?: string | null;
+  org?: Org;
+  accepted_assets?: AssetIn[];
+}
+export type MerchantPatch = Partial<MerchantIn>;
+
+export interface MerchantOut {
+  id: string;
+  object: "merchant";
+  name: string;
+  email: string;
+  accounts: string[];
+  home_domain: string | null;
+  org: Org;
+  accepted_assets: AssetOut[];
+  created_at: string;
+  updated_at: string;
+}
+
+export function merchantOut(m: Merchant): MerchantOut {
+  return {
+    id: m.id,
+    object: "merchant",
+    name: m.name,
+    email: m.email,
+    accounts: m.accounts,
+    home_domain: m.homeDomain,
+    org: m.org,
+    accepted_assets: m.acceptedAssets.map(assetOut),
+    created_at: m.createdAt.toISOString(),
+    updated_at: m.updatedAt.toISOString(),
+  };
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// RFC 1123 labels; a bare `localhost` is accepted for development; an optional port.
+const HOME_DOMAIN = /^(localhost|(?=.{1,253}(:|$))([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})(:\d{1,5})?$/;
+const MAX_TEXT = 1000;
+
+/** Checks every field and normalises it; throws an HttpError naming the first bad field. */
+export function validateMerchant(input: MerchantIn): MerchantFields {
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 200) throw badRequest("invalid_name", "Name must be 1–200 characters.", "name");
+  const email = input.email.trim();
+  if (!EMAIL.test(email) || email.length > 254) throw badRequest("invalid_email", "Email address is not valid.", "email");
+
+  if (input.accounts.length === 0 || input.accounts.length > 20) {
+    throw badRequest("invalid_accounts", "Give between 1 and 20 Stellar accounts.", "accounts");
+  }
+  input.accounts.forEach((account, i) => {
+    if (!StrKey.isValidEd25519PublicKey(account)) {
+      throw badRequest("invalid_account", "Each account must be a valid Stellar account (G…).", `accounts.${i}`);
+    }
+  });
+  const accounts = [...new Set(input.accounts)];
+
+  let homeDomain: string | null = null;
+  if (input.home_domain !== undefined && input.home_domain !== null) {
+    homeDomain = input.home_domain.trim().toLowerCase();
+    const port = Number(homeDomain.split(":")[1] ?? 1);
+    if (!HOME_DOMAIN.test(homeDomain) || port < 1 || port > 65535) {
+      throw badRequest("invalid_home_domain", "home_domain must be a host name with an optional port, e.g. pay.example.com.", "home_domain");
+    }
+  }
+
+  const org: Org = {};
+  for (const [field, value] of Object.entries(input.org ?? {})) {
+    if (!(ORG_FIELDS as readonly string[]).includes(field)) {
+      throw badRequest("invalid_org", `Unknown organisation field "${field}".`, `org.${field}`);
+    }
+    if (typeof value !== "string" || value.length > MAX_TEXT || /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(value)) {
+      throw badRequest("invalid_org", `org.${field} must be text of at most ${MAX_TEXT} characters.`, `org.${field}`);
+    }
+    if ((field === "url" || field === "logo") && !/^https?:\/\/\S+$/.test(value)) {
+      throw badRequest("invalid_org", `org.${field} must be an http(s) URL.`, `org.${field}`);
+    }
+    if ((field === "official_email" || field === "support_email") && !EMAIL.test(value)) {
+      throw badRequest("invalid_org", `org.${field} must be an email address.`, `org.${field}`);
+    }
+    org[field as keyof Org] = value;
+  }
+
+  const acceptedAssets: Asset[] = [];
+  (input.accepted_assets ?? ["XLM"]).forEach((a, i) => {
+    const asset = parseAsset(a, `accepted_assets.${i}`);
+    if (!acceptedAssets.some((b) => sameAsset(asset, b))) acceptedAssets.push(asset);
+  });
+  if (acceptedAssets.length > 50) throw badRequest("invalid_accepted_assets", "At most 50 accepted assets.", "accepted_assets");
+
+  return { name, email, accounts, homeDomain, org, acceptedAssets };
+}
+
+/** sha256 is enough for keys with ~238 bits of entropy; a slow KDF would only slow every request. */
+export const hashApiKey = (secret: string) => createHash("sha256").update(secret).digest();
+
+async function issueApiKey(db: Db, merchantId: string, expiresAt: Date | null): Promise<{ key: ApiKey; secret: string }> {
+  const secret = `sk_${randomToken(40)}`;
+  const key = await store.insertApiKey(db, {
+    id: newId("key"),
+    merchantId,
+    hash: hashApiKey(secret),
+    prefix: secret.slice(0, 10),
+    expiresAt,
+  });
+  return { key, secret };
+}
+
+function homeDomainTaken(error: unknown): boolean {
+  return (error as { code?: string; constraint?: string }).code === "23505" && (error as { constraint?: string }).constraint === "merchants_home_domain_key";
+}
+
+/** Creates a merchant with its first API key; the key's secret is returned once and never stored. */
+export async function createMerchant(pool: Pool, input: MerchantIn) {
+  const fields = validateMerchant(input);
+  try {
+    return await transaction(pool, async (tx) => {
+      const merchant = await store.insertMerchant(tx, newId("mer"), fields);
+      const { key, secret } = await issueApiKey(tx, merchant.id, null);
+      return { merchant, key, secret };
+    });
+  } catch (error) {
+    if (homeDomainTaken(error)) throw new HttpError(409, "home_domain_taken", "Another merchant already uses this home_domain.", "home_domain");
+    throw error;
+  }
+}
+
+export async function patchMerchant(pool: Pool, merchant: Merchant, patch: MerchantPatch): Promise<Merchant> {
+  const current = merchantOut(merchant);
+  const fields = validateMerchant({
+    name: patch.name ?? current.name,
+    email: patch.email ?? current.email,
+    accounts: patch.accounts ?? current.accounts,
+    home_domain: patch.home_domain === undefined ? current.home_domain : patch.home_domain,
+    org: patch.org ?? current.org,
+    accepted_assets: patch.accepted_assets ?? current.accepted_assets,
+  });
+  try {
+    return await store.updateMerchant(pool, merchant.id, fields);
+  } catch (error) {
+    if (homeDomainTaken(error)) throw new HttpError(409, "home_domain_taken", "Another merchant already uses this home_domain.", "home_domain");
+    throw error;
+  }
+}
+
+export async function createApiKey(pool: Pool, merchantId: string, expiresAt: Date | null) {
+  if (!(await store.getMerchant(pool, merchantId))) throw new HttpError(404, "resource_not_found", `No merchant ${merchantId}.`);
+  return issueApiKey(pool, merchantId, expiresAt);
+}
+
+/** Issues a new key and lets the old one live `graceHours` more, so deployments can switch over. */
+export async function rotateApiKey(pool: Pool, keyId: string, graceHours: number, now: Date) {
+  return transaction(pool, async (tx) => {
+    const old = await store.getApiKey(tx, keyId);
+    if (!old || old.revokedAt) throw new HttpError(404, "resource_not_found", `No active API key ${keyId}.`);
+    const replaced = await store.expireApiKeyBy(tx, keyId, new Date(now.getTime() + graceHours * 3_600_000));
+    const { key, secret } = await issueApiKey(tx, old.merchantId, null);
+    return { old: replaced!, key, secret };
+  });
+}
+
+export async function revokeApiKey(pool: Pool, keyId: string, now: Date): Promise<ApiKey> {
+  const key = await store.revokeApiKey(pool, keyId, now);
+  if (!key) throw new HttpError(404, "resource_not_found", `No API key ${keyId}.`);
+  return key;
+}
+
+export function apiKeyOut(k: ApiKey) {
+  return {
+    id: k.id,
+    object: "api_key" as const,
+    merchant_id: k.merchantId,
+    prefix: k.prefix,
+    created_at: k.createdAt.toISOString(),
+    expires_at: k.expiresAt?.toISOString() ?? null,
+    revoked_at: k.revokedAt?.toISOString() ?? null,
+    last_used_at: k.lastUsedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,41 @@
+import client from "prom-client";
+import type { Pool } from "../db/pool.js";
+
+/** Every metric the process exports, on a registry of its own (no prom-client global state). */
+export interface Metrics {
+  registry: client.Registry;
+  httpRequestDuration: client.Histogram<"method" | "route" | "status_class">;
+  paymentsCreated: client.Counter<"asset">;
+}
+
+export function createMetrics(pool: Pool): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+
+  // Pool gauges are computed at scrape time so they can never be stale.
+  const poolGauge = (name: string, help: string, read: () => number) =>
+    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  poolGauge("pg_pool_total_connections", "Connections open in the PostgreSQL pool.", () => pool.totalCount);
+  poolGauge("pg_pool_idle_connections", "Idle connections in the PostgreSQL pool.", () => pool.idleCount);
+  poolGauge("pg_pool_waiting_requests", "Queries waiting for a pool connection.", () => pool.waitingCount);
+  poolGauge("pg_pool_utilization_percent", "Busy connections as a percentage of the pool maximum.", () =>
+    ((pool.totalCount - pool.idleCount) / (pool.options.max ?? 10)) * 100,
+  );
+
+  return {
+    registry,
+    httpRequestDuration: new client.Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration by route and status class.",
+      labelNames: ["method", "route", "status_class"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    paymentsCreated: new client.Counter({
+      name: "payments_created_total",
+      help: "Payments created, by asset (XLM or CODE:ISSUER).",
+      labelNames: ["asset"],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,47 @@
+import pg from "pg";
+import { inject } from "vitest";
+import { randomToken } from "../../src/ids.js";
+import { createPool } from "../../src/db/pool.js";
+import { loadConfig } from "../../src/config.js";
+
+export interface TestDatabase {
+  /** Connection URL of this test file's own database. */
+  url: string;
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: inject("testDatabaseUrl") });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * A fresh, migrated database of its own (cloned from the template), so test files run in
+ * parallel without seeing each other's rows. `migrated: false` gives an empty database.
+ */
+export async function createTestDatabase({ migrated = true } = {}): Promise<TestDatabase> {
+  const name = `lumenpay_test_${randomToken(10).toLowerCase()}`;
+  await adminQuery(migrated ? `create database ${name} template ${inject("testTemplateDatabase")}` : `create database ${name}`);
+  const url = withDatabase(inject("testDatabaseUrl"), name);
+  const pool = createPool(url, { ...loadConfig({}).db, poolMin: 0, poolMax: 10 });
+  return {
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      await adminQuery(`drop database if exists ${name} with (force)`);
+    },
+  };
+}

@@ -1,0 +1,388 @@
+import type { KeyObject, webcrypto } from "node:crypto";
+import {
+  MalformedHeaderError,
+  MissingHeaderError,
+  NoMatchingSignatureError,
+  PayloadNotRawError,
+  TimestampTooNewError,
+  TimestampTooOldError,
+  WebhookVerificationError,
+} from "./errors.js";
+import { concat, fromBase64, fromHex, isDefined, timingSafeEqual, toBase64, toHex } from "./bytes.js";
+import { decodeStellarPublicKey, encodeStellarPublicKey, seedBytes } from "./strkey.js";
+
+export * from "./errors.js";
+export { decodeStellarPublicKey } from "./strkey.js";
+
+/** A Lumenpay webhook event, exactly as delivered in the request body. */
+export interface WebhookEvent<T = unknown> {
+  id: string;
+  type: string;
+  created_at: string;
+  api_version: string;
+  /** Position in the endpoint's delivery order, when the server assigns one. */
+  sequence?: number;
+  data: { object: T };
+}
+
+/**
+ * Headers of one delivery, lower-case. Both schemes are always sent; receivers use either.
+ * A type alias rather than an interface so it is assignable to `Record<string, string>` (fetch, Webhook.verify).
+ */
+export type DeliveryHeaders = {
+  "webhook-id": string;
+  "webhook-timestamp": string;
+  /** Standard Webhooks: `v1,<base64 HMAC>` per live secret, then `v1a,<base64 Ed25519>`. */
+  "webhook-signature": string;
+  /** Stripe-compatible: `t=<timestamp>,v1=<hex HMAC>` with one `v1=` per live secret. */
+  "stellar-signature": string;
+  "stellar-timestamp": string;
+  "stellar-webhook-id": string;
+};
+
+export interface SignDeliveryInput {
+  /** Message id, the same on every retry so receivers can deduplicate. */
+  id: string;
+  /** Unix seconds of this attempt. */
+  timestamp: number;
+  body: string | Uint8Array;
+  /** Every live `whsec_` secret of the endpoint; several while a secret is being rotated. */
+  secrets: readonly string[];
+  /** Platform Ed25519 key as a 32-byte seed or a Stellar `S…` string; adds a `v1a` signature. */
+  signingSeed?: Uint8Array | string;
+}
+
+export interface WebhookOptions {
+  /** Endpoint secrets (`whsec_…`); pass the old and the new one while rotating. */
+  secrets?: readonly string[];
+  /** Stellar `G…` addresses whose Ed25519 (`v1a`) signatures are accepted. */
+  publicKeys?: readonly string[];
+  /** How far the signed timestamp may differ from this clock, in either direction. Default 300. */
+  toleranceSeconds?: number;
+  /**
+   * Verify with this Web Crypto implementation instead of node:crypto. Default: node:crypto where
+   * the runtime provides it, otherwise `globalThis.crypto.subtle`.
+   */
+  subtle?: webcrypto.SubtleCrypto;
+}
+
+/** Node's `req.headers` (any key case) or a fetch `Headers`. */
+export type WebhookHeaders = Record<string, string | string[] | undefined> | Headers;
+
+const SECRET_PREFIX = "whsec_";
+const DEFAULT_TOLERANCE_SECONDS = 300;
+// DER prefixes that wrap a raw Ed25519 seed (PKCS#8) or public key (SPKI), RFC 8410.
+const PKCS8_ED25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20);
+const SPKI_ED25519_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00);
+const encoder = new TextEncoder();
+
+// node:crypto is synchronous and faster than Web Crypto. getBuiltinModule loads it without a static
+// import, so this module still loads where it is absent and verification falls back to Web Crypto.
+const node =
+  typeof process !== "undefined" && typeof process.getBuiltinModule === "function"
+    ? { crypto: process.getBuiltinModule("node:crypto"), Buffer: process.getBuiltinModule("node:buffer").Buffer }
+    : undefined;
+type NodeModules = NonNullable<typeof node>;
+
+function requireNode(what: string): NodeModules {
+  if (!node) throw new Error(`${what} needs node:crypto (Node.js, Deno, Bun, or Workers with nodejs_compat)`);
+  return node;
+}
+
+/**
+ * The two HMAC keys of one `whsec_` secret. Standard Webhooks uses the base64-decoded part after
+ * the prefix, as standardwebhooks and svix do. Stellar-Signature uses the UTF-8 bytes of the whole
+ * secret string, because Stripe's `webhooks.constructEvent(body, header, secret)` keys its HMAC
+ * that way, so a receiver written for Stripe verifies our header unchanged.
+ */
+function parseSecret(secret: unknown): { standard: Uint8Array; stellar: Uint8Array } {
+  if (typeof secret !== "string" || !secret.startsWith(SECRET_PREFIX)) {
+    throw new TypeError(`Webhook secrets are strings starting with "${SECRET_PREFIX}"`);
+  }
+  const standard = fromBase64(secret.slice(SECRET_PREFIX.length));
+  if (!standard) throw new TypeError(`Webhook secret is not base64 after "${SECRET_PREFIX}"`);
+  if (standard.length === 0) throw new TypeError("Webhook secret is empty");
+  return { standard, stellar: encoder.encode(secret) };
+}
+
+function standardContent(id: string, timestamp: number, body: Uint8Array): Uint8Array {
+  return concat(encoder.encode(`${id}.${timestamp}.`), body);
+}
+
+function stellarContent(timestamp: number, body: Uint8Array): Uint8Array {
+  return concat(encoder.encode(`${timestamp}.`), body);
+}
+
+// Building a KeyObject from DER costs more than the signature, and the server signs every delivery
+// with the same platform key. Bounded so a caller cycling through seeds cannot grow it forever.
+const privateKeys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 16;
+
+function ed25519PrivateKey(seed: Uint8Array | string): KeyObject {
+  const { crypto, Buffer } = requireNode("Ed25519 signing");
+  const raw = seedBytes(seed);
+  const cacheKey = toHex(raw);
+  let key = privateKeys.get(cacheKey);
+  if (!key) {
+    if (privateKeys.size >= MAX_CACHED_KEYS) privateKeys.clear();
+    key = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, raw]), format: "der", type: "pkcs8" });
+    privateKeys.set(cacheKey, key);
+  }
+  return key;
+}
+
+/**
+ * Sign one delivery attempt: the headers for both schemes. Synchronous, for the server's hot path;
+ * needs node:crypto.
+ */
+export function signDelivery(input: SignDeliveryInput): DeliveryHeaders {
+  const { crypto } = requireNode("signDelivery");
+  const { id, timestamp, secrets, signingSeed } = input;
+  // Printable ASCII only: the id goes into headers, and a space would split the signed content.
+  if (typeof id !== "string" || !/^[\x21-\x7e]+$/.test(id)) throw new TypeError("id must be non-empty printable ASCII");
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new TypeError("timestamp must be whole unix seconds");
+  if (!Array.isArray(secrets) || secrets.length === 0) throw new TypeError("signDelivery needs at least one secret");
+  if (typeof input.body !== "string" && !(input.body instanceof Uint8Array)) {
+    throw new TypeError("body must be the exact string or bytes sent");
+  }
+  const keys = secrets.map(parseSecret);
+  const body = typeof input.body === "string" ? encoder.encode(input.body) : input.body;
+  const hmac = (key: Uint8Array, data: Uint8Array) => crypto.createHmac("sha256", key).update(data).digest();
+
+  const content = standardContent(id, timestamp, body);
+  const entries = keys.map((k) => `v1,${toBase64(hmac(k.standard, content))}`);
+  if (signingSeed !== undefined) {
+    entries.push(`v1a,${toBase64(crypto.sign(null, content, ed25519PrivateKey(signingSeed)))}`);
+  }
+  const stellar = stellarContent(timestamp, body);
+  const t = String(timestamp);
+  return {
+    "webhook-id": id,
+    "webhook-timestamp": t,
+    "webhook-signature": entries.join(" "),
+    "stellar-signature": [`t=${t}`, ...keys.map((k) => `v1=${toHex(hmac(k.stellar, stellar))}`)].join(","),
+    "stellar-timestamp": t,
+    "stellar-webhook-id": id,
+  };
+}
+
+/** Headers for a payload signed with `secret`, to test a webhook handler. Needs node:crypto. */
+export function generateTestHeaders(input: {
+  payload: string | Uint8Array;
+  secret: string;
+  /** Unix seconds; default now. */
+  timestamp?: number;
+  id?: string;
+}): DeliveryHeaders {
+  return signDelivery({
+    id: input.id ?? `evt_test_${globalThis.crypto.randomUUID().replaceAll("-", "")}`,
+    timestamp: input.timestamp ?? Math.floor(Date.now() / 1000),
+    body: input.payload,
+    secrets: [input.secret],
+  });
+}
+
+/** The Stellar `G…` address of an Ed25519 seed (32 bytes or `S…`). Needs node:crypto. */
+export function publicKeyFromSeed(seed: Uint8Array | string): string {
+  const { crypto } = requireNode("publicKeyFromSeed");
+  const spki = crypto.createPublicKey(ed25519PrivateKey(seed)).export({ format: "der", type: "spki" });
+  return encodeStellarPublicKey(spki.subarray(SPKI_ED25519_PREFIX.length));
+}
+
+type Hmac = (data: Uint8Array) => Promise<Uint8Array>;
+type Ed25519Verify = (data: Uint8Array, signature: Uint8Array) => Promise<boolean>;
+interface Backend {
+  hmac(key: Uint8Array): Hmac;
+  ed25519(publicKey: Uint8Array): Ed25519Verify;
+}
+
+function nodeBackend({ crypto, Buffer }: NodeModules): Backend {
+  return {
+    hmac: (key) => async (data) => crypto.createHmac("sha256", key).update(data).digest(),
+    ed25519: (publicKey) => {
+      const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: "der", type: "spki" });
+      return async (data, signature) => crypto.verify(null, data, key, signature);
+    },
+  };
+}
+
+// Keys are imported on first use, not in the constructor, so an import failure surfaces from
+// verify() instead of as an unhandled rejection.
+function subtleBackend(subtle: webcrypto.SubtleCrypto): Backend {
+  return {
+    hmac: (raw) => {
+      let key: Promise<webcrypto.CryptoKey> | undefined;
+      return async (data) => {
+        key ??= subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+        return new Uint8Array(await subtle.sign("HMAC", await key, data));
+      };
+    },
+    ed25519: (raw) => {
+      let key: Promise<webcrypto.CryptoKey> | undefined;
+      return async (data, signature) => {
+        key ??= subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+        return subtle.verify({ name: "Ed25519" }, await key, signature, data);
+      };
+    },
+  };
+}
+
+type HeaderReader = (name: string) => string | undefined;
+
+function headerReader(headers: WebhookHeaders): HeaderReader {
+  if (typeof (headers as Headers).get === "function") {
+    const fetchHeaders = headers as Headers;
+    return (name) => fetchHeaders.get(name) || undefined;
+  }
+  const lower = new Map<string, string | string[] | undefined>();
+  for (const [key, value] of Object.entries(headers)) lower.set(key.toLowerCase(), value);
+  return (name) => {
+    const value = lower.get(name);
+    if (!Array.isArray(value)) return value || undefined;
+    if (value.length > 1) throw new MalformedHeaderError(name, "sent more than once");
+    return value[0] || undefined;
+  };
+}
+
+function required(header: HeaderReader, name: string): string {
+  const value = header(name);
+  if (value === undefined) throw new MissingHeaderError(name);
+  return value;
+}
+
+function parseStandardSignatures(value: string): { version: string; signature: string }[] {
+  const entries = value
+    .split(" ")
+    .map((entry) => entry.split(","))
+    .flatMap(([version, signature, ...rest]) =>
+      version && signature && rest.length === 0 ? [{ version, signature }] : [],
+    );
+  if (entries.length === 0) throw new MalformedHeaderError("webhook-signature", 'expected "v1,<base64>" entries');
+  return entries;
+}
+
+function parseStellarSignature(value: string): { timestamp: string; v1: string[] } {
+  let timestamp: string | undefined;
+  const v1: string[] = [];
+  for (const part of value.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new MalformedHeaderError("stellar-signature", 'expected "t=<timestamp>,v1=<hex>"');
+    const key = part.slice(0, eq);
+    // Other keys are skipped, so a new scheme can be sent beside v1 without breaking receivers.
+    if (key === "t") {
+      if (timestamp !== undefined) throw new MalformedHeaderError("stellar-signature", "more than one t=");
+      timestamp = part.slice(eq + 1);
+    } else if (key === "v1") {
+      v1.push(part.slice(eq + 1));
+    }
+  }
+  if (timestamp === undefined) throw new MalformedHeaderError("stellar-signature", "missing t=");
+  return { timestamp, v1 };
+}
+
+function rawBodyBytes(rawBody: unknown): Uint8Array {
+  if (typeof rawBody === "string") return encoder.encode(rawBody);
+  if (rawBody instanceof Uint8Array) return rawBody;
+  const received =
+    rawBody === null ? "null" : Array.isArray(rawBody) ? "an array" : typeof rawBody === "object" ? "an object" : typeof rawBody;
+  throw new PayloadNotRawError(received);
+}
+
+function parseEvent<T>(body: Uint8Array): WebhookEvent<T> {
+  let event: unknown;
+  try {
+    event = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    throw new WebhookVerificationError("Webhook payload is not valid JSON");
+  }
+  if (typeof event !== "object" || event === null || Array.isArray(event)) {
+    throw new WebhookVerificationError("Webhook payload is not a JSON object");
+  }
+  return event as WebhookEvent<T>;
+}
+
+async function anyMatches(provided: Uint8Array[], hmacs: Hmac[], content: Uint8Array): Promise<boolean> {
+  if (provided.length === 0 || hmacs.length === 0) return false;
+  const expected = await Promise.all(hmacs.map((hmac) => hmac(content)));
+  return provided.some((signature) => expected.some((e) => timingSafeEqual(signature, e)));
+}
+
+/** Verifies deliveries signed with either scheme; runs on Node, Deno, Bun, Workers and browsers. */
+export class Webhook {
+  readonly #standard: Hmac[];
+  readonly #stellar: Hmac[];
+  readonly #publicKeys: Ed25519Verify[];
+  readonly #toleranceSeconds: number;
+
+  constructor(options: WebhookOptions) {
+    const { secrets = [], publicKeys = [], toleranceSeconds = DEFAULT_TOLERANCE_SECONDS } = options;
+    if (!Array.isArray(secrets) || !Array.isArray(publicKeys)) throw new TypeError("secrets and publicKeys must be arrays");
+    if (secrets.length === 0 && publicKeys.length === 0) {
+      throw new TypeError("Webhook needs at least one secret or public key");
+    }
+    if (!(toleranceSeconds >= 0)) throw new TypeError("toleranceSeconds must be a non-negative number");
+    const backend = options.subtle
+      ? subtleBackend(options.subtle)
+      : node
+        ? nodeBackend(node)
+        : subtleBackend(globalThis.crypto.subtle);
+    const keys = secrets.map(parseSecret);
+    this.#standard = keys.map((k) => backend.hmac(k.standard));
+    this.#stellar = keys.map((k) => backend.hmac(k.stellar));
+    this.#publicKeys = publicKeys.map((address) => backend.ed25519(decodeStellarPublicKey(address)));
+    this.#toleranceSeconds = toleranceSeconds;
+  }
+
+  /**
+   * Check the signature and timestamp of a delivery and return its event. `rawBody` must be the
+   * body exactly as received. Standard Webhooks headers are used when present, else
+   * Stellar-Signature. Throws a `WebhookVerificationError` subclass on any rejection.
+   */
+  async verify<T = unknown>(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<WebhookEvent<T>> {
+    const body = rawBodyBytes(rawBody);
+    const header = headerReader(headers);
+    const standard = ["webhook-id", "webhook-timestamp", "webhook-signature"].some((n) => header(n) !== undefined);
+    const verified = standard ? await this.#verifyStandard(header, body) : await this.#verifyStellar(header, body);
+    if (!verified) throw new NoMatchingSignatureError();
+    return parseEvent<T>(body);
+  }
+
+  async #verifyStandard(header: HeaderReader, body: Uint8Array): Promise<boolean> {
+    const id = required(header, "webhook-id");
+    const timestamp = this.#checkTimestamp("webhook-timestamp", required(header, "webhook-timestamp"));
+    const entries = parseStandardSignatures(required(header, "webhook-signature"));
+    const content = standardContent(id, timestamp, body);
+    const signatures = (version: string) =>
+      entries.filter((e) => e.version === version).map((e) => fromBase64(e.signature)).filter(isDefined);
+    if (await anyMatches(signatures("v1"), this.#standard, content)) return true;
+    for (const signature of signatures("v1a")) {
+      for (const verify of this.#publicKeys) {
+        if (await verify(content, signature)) return true;
+      }
+    }
+    return false;
+  }
+
+  async #verifyStellar(header: HeaderReader, body: Uint8Array): Promise<boolean> {
+    const value = header("stellar-signature");
+    if (value === undefined) {
+      throw new MissingHeaderError(
+        "webhook-signature",
+        "Missing signature headers: expected webhook-id, webhook-timestamp and webhook-signature, or stellar-signature",
+      );
+    }
+    const parsed = parseStellarSignature(value);
+    const timestamp = this.#checkTimestamp("stellar-signature", parsed.timestamp);
+    const provided = parsed.v1.map(fromHex).filter(isDefined);
+    return anyMatches(provided, this.#stellar, stellarContent(timestamp, body));
+  }
+
+  #checkTimestamp(headerName: string, value: string): number {
+    if (!/^\d{1,15}$/.test(value)) throw new MalformedHeaderError(headerName, "timestamp must be unix seconds");
+    const timestamp = Number(value);
+    const now = Math.floor(Date.now() / 1000);
+    if (now - timestamp > this.#toleranceSeconds) throw new TimestampTooOldError(timestamp, this.#toleranceSeconds);
+    if (timestamp - now > this.#toleranceSeconds) throw new TimestampTooNewError(timestamp, this.#toleranceSeconds);
+    return timestamp;
+  }
+}

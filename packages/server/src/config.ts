@@ -1,5 +1,7 @@
 import path from "node:path";
 import { Keypair, Networks } from "@stellar/stellar-sdk";
+import { parseCidrList, type CidrList } from "./webhooks/ssrf.js";
+import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from "./webhooks/retry.js";
 
 /**
  * The whole configuration of a Lumenpay process, parsed once from the environment.
@@ -36,6 +38,30 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Platform ed25519 key (a Stellar S… seed) that signs webhooks; its G… key is published. */
   webhookSigningSeed: string | undefined;
+  webhooks: {
+    /** Allow http:// endpoint URLs (development only). */
+    allowHttp: boolean;
+    /** Whole-request timeout for one delivery attempt. */
+    timeoutMs: number;
+    /** Delays after the first attempt; its length + 1 is the number of attempts. */
+    retryScheduleMs: number[];
+    /** An endpoint failing continuously this long is disabled. */
+    disableAfterHours: number;
+    /** How long the previous secret keeps signing after a rotation, by default. */
+    secretRotationGraceHours: number;
+    /** Attempt logs older than this are purged. */
+    logRetentionDays: number;
+    /** Concurrent requests to one endpoint, so one slow merchant cannot hold up the others. */
+    maxConcurrentPerEndpoint: number;
+    /** Concurrent deliveries per process. */
+    workerConcurrency: number;
+    /** Run delivery workers in this process (an API-only instance sets false). */
+    workersEnabled: boolean;
+    /** Addresses deliveries may reach despite the SSRF policy (e.g. 127.0.0.0/8 in development). */
+    allowedCidrs: CidrList;
+    /** 32-byte key (base64 or hex) that encrypts endpoint secrets at rest. */
+    encryptionKey: Buffer | undefined;
+  };
   api: {
     /** Requests per minute allowed for one API key before 429. */
     rateLimitPerMinute: number;
@@ -97,6 +123,40 @@ class Reader {
       return fallback;
     }
     return value as T;
+  }
+
+  retrySchedule(name: string, fallback: number[]): number[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = parseRetrySchedule(value);
+    if (!parsed.ok) {
+      this.problems.push(`${name}: ${parsed.error}`);
+      return fallback;
+    }
+    return parsed.value;
+  }
+
+  cidrs(name: string): CidrList {
+    const value = this.raw(name);
+    if (value === undefined) return [];
+    const parsed = parseCidrList(value);
+    if (!parsed.ok) {
+      this.problems.push(`${name}: ${parsed.error}`);
+      return [];
+    }
+    return parsed.value;
+  }
+
+  /** A 32-byte key given as base64 or hex; never echoed, it is a secret. */
+  key32(name: string): Buffer | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, "hex") : Buffer.from(value, "base64");
+    if (key.length !== 32) {
+      this.problems.push(`${name} must be 32 bytes, base64- or hex-encoded (e.g. openssl rand -base64 32)`);
+      return undefined;
+    }
+    return key;
   }
 
   url(name: string, fallback: string | undefined, protocols: string[]): string | undefined {
@@ -169,6 +229,19 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     metricsToken: r.raw("METRICS_TOKEN"),
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0 }),
     webhookSigningSeed: signingSeed,
+    webhooks: {
+      allowHttp: r.bool("WEBHOOK_ALLOW_HTTP", false),
+      timeoutMs: r.int("WEBHOOK_TIMEOUT_MS", 15_000, { min: 100, max: 120_000 }),
+      retryScheduleMs: r.retrySchedule("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE_MS),
+      disableAfterHours: r.int("WEBHOOK_DISABLE_AFTER_HOURS", 120, { min: 1 }),
+      secretRotationGraceHours: r.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 30 }),
+      logRetentionDays: r.int("WEBHOOK_LOG_RETENTION_DAYS", 30, { min: 1 }),
+      maxConcurrentPerEndpoint: r.int("WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT", 10, { min: 1, max: 1000 }),
+      workerConcurrency: r.int("WEBHOOK_WORKER_CONCURRENCY", 200, { min: 1, max: 10_000 }),
+      workersEnabled: r.bool("WEBHOOK_WORKERS_ENABLED", true),
+      allowedCidrs: r.cidrs("WEBHOOK_ALLOWED_CIDRS"),
+      encryptionKey: r.key32("LUMENPAY_ENCRYPTION_KEY"),
+    },
     api: {
       rateLimitPerMinute: r.int("API_RATE_LIMIT_PER_MINUTE", 600, { min: 1 }),
       keyRotationGraceHours: r.int("API_KEY_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 365 }),

@@ -1,0 +1,25 @@
+/** Every event type Lumenpay emits; endpoints subscribe to a subset or to "*". */
+export const EVENT_TYPES = [
+  "payment.created",
+  "payment.partially_paid",
+  "payment.confirmed",
+  "payment.expired",
+  "payment.canceled",
+  "payment.late_payment_received",
+  "endpoint.disabled",
+  "webhook.test",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Version of the event envelope and of the objects inside it. */
+export const API_VERSION = "2026-11-01";
+
+export interface EventEnvelope<T = unknown> {
+  id: string;
+  type: EventType;
+  created_at: string;
+  api_version: string;
+  /** Per-payment counter: a receiver keeps the highest it has seen and drops older updates. */
+  sequence?: number;
+  data: { object: T };
+}

@@ -1,0 +1,119 @@
+import { signDelivery } from "@lumenpay/webhooks";
+import type { Db, Pool } from "../db/pool.js";
+import { transaction } from "../db/pool.js";
+import type { Clock } from "../clock.js";
+import { recordEvent } from "../events/outbox.js";
+import type { WebhookMetrics } from "./metrics.js";
+import { completeDelivery, failDelivery, releaseDeliveries, type AttemptRecord, type ClaimedDelivery } from "./queue.js";
+import { nextAttemptAt } from "./retry.js";
+import type { SecretBox } from "./secrets.js";
+import type { WebhookSender } from "./http.js";
+import { endpointOut, type EndpointRow } from "./endpoints-store.js";
+
+export interface DeliverDeps {
+  pool: Pool;
+  clock: Clock;
+  sender: WebhookSender;
+  secrets: SecretBox;
+  workerId: string;
+  signingSeed: string | undefined;
+  retryScheduleMs: readonly number[];
+  disableAfterHours: number;
+  metrics: WebhookMetrics;
+  random: () => number;
+  log: { warn(obj: object, msg: string): void };
+}
+
+/** Every secret that signs right now: the current one, and the previous one during its grace period. */
+function liveSecrets(d: ClaimedDelivery, box: SecretBox, now: Date): string[] {
+  const secrets = [box.open(d.secret)];
+  if (d.previousSecret && d.previousSecretExpiresAt && d.previousSecretExpiresAt > now) secrets.push(box.open(d.previousSecret));
+  return secrets;
+}
+
+/**
+ * One attempt of one delivery: sign afresh (same id and body, new timestamp), send, and record the
+ * outcome with its attempt log in one transaction — success, a scheduled retry, or final failure.
+ */
+export function createDeliverer(deps: DeliverDeps) {
+  return async function deliver(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+    const startedAt = deps.clock.now();
+    const headers = signDelivery({
+      id: d.eventId,
+      timestamp: Math.floor(startedAt.getTime() / 1000),
+      body: d.body,
+      secrets: liveSecrets(d, deps.secrets, startedAt),
+      signingSeed: deps.signingSeed,
+    });
+    const result = await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, endpointId: d.endpointId, signal });
+    if (signal.aborted && !result.ok) {
+      // Shutting down mid-request: hand the row back for another worker rather than count a failure.
+      await releaseDeliveries(deps.pool, [d.id], deps.workerId);
+      return;
+    }
+    const now = deps.clock.now();
+    const attempt: AttemptRecord = {
+      attempt: d.attempt,
+      startedAt,
+      durationMs: Math.round(result.durationMs),
+      statusCode: result.status ?? null,
+      errorClass: result.ok ? null : (result.errorClass ?? "http_status"),
+      responseBody: result.bodySnippet || null,
+    };
+    deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
+
+    if (result.ok) {
+      const done = await transaction(deps.pool, async (tx) => {
+        const recorded = await completeDelivery(tx, { id: d.id, workerId: deps.workerId, now, attempt });
+        if (recorded) await tx.query("update webhook_endpoints set failing_since = null where id = $1 and failing_since is not null", [d.endpointId]);
+        return recorded;
+      });
+      deps.metrics.deliveries.inc({ outcome: done ? "succeeded" : "lease_lost" });
+      if (done) deps.metrics.eventToDelivery.observe((now.getTime() - d.eventCreatedAt.getTime()) / 1000);
+      return;
+    }
+
+    const gone = result.status === 410;
+    const next = gone
+      ? null
+      : nextAttemptAt({
+          attempt: d.attempt,
+          now,
+          schedule: deps.retryScheduleMs,
+          status: result.status,
+          retryAfter: result.retryAfter,
+          random: deps.random,
+        });
+    const outcome = await transaction(deps.pool, async (tx) => {
+      const recorded = await failDelivery(tx, { id: d.id, workerId: deps.workerId, now, nextAttemptAt: next, attempt });
+      if (!recorded) return "lease_lost";
+      const { rows } = await tx.query<EndpointRow>(
+        `update webhook_endpoints set failing_since = coalesce(failing_since, $2) where id = $1 and not disabled returning *`,
+        [d.endpointId, now],
+      );
+      const endpoint = rows[0];
+      const failingForMs = endpoint?.failing_since ? now.getTime() - endpoint.failing_since.getTime() : 0;
+      if (endpoint && (gone || failingForMs >= deps.disableAfterHours * 3_600_000)) {
+        const reason = gone ? "The endpoint answered 410 Gone." : `The endpoint failed continuously for ${deps.disableAfterHours} hours.`;
+        await disableEndpoint(tx, endpoint, reason, now);
+        deps.metrics.endpointsDisabled.inc();
+      }
+      return next ? "retry_scheduled" : "failed";
+    });
+    deps.metrics.deliveries.inc({ outcome });
+  };
+}
+
+/** Turns an endpoint off and records `endpoint.disabled` (delivered to the merchant's other endpoints). */
+async function disableEndpoint(tx: Db, endpoint: EndpointRow, reason: string, now: Date): Promise<void> {
+  const { rows } = await tx.query<EndpointRow>(
+    "update webhook_endpoints set disabled = true, disabled_reason = $2, updated_at = $3 where id = $1 returning *",
+    [endpoint.id, reason, now],
+  );
+  // Park what is still queued: it stays recoverable, and a dead endpoint stops costing attempts.
+  await tx.query(
+    "update webhook_deliveries set status = 'endpoint_disabled' where endpoint_id = $1 and status = 'pending' and locked_by is null",
+    [endpoint.id],
+  );
+  await recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(rows[0]!), now });
+}

@@ -1,0 +1,287 @@
+import { lookup as dnsLookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { Pool, buildConnector, errors, type Dispatcher } from "undici";
+import { checkAddress, type CidrList } from "./ssrf.js";
+
+/** Resolves a name to every address it has (tests inject one; the default asks the OS). */
+export type LookupFn = (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
+
+export type SendErrorClass =
+  | "timeout"
+  | "connection"
+  | "dns"
+  | "forbidden_address"
+  | "redirect"
+  | "http_status"
+  | "tls"
+  | "invalid_url"
+  | "aborted";
+
+export interface SendResult {
+  /** True for a 2xx response only. */
+  ok: boolean;
+  status?: number;
+  /** The `Retry-After` header as sent, for the retry schedule to interpret. */
+  retryAfter?: string;
+  /** The first 4 KB of the response body as UTF-8, for the delivery log. */
+  bodySnippet: string;
+  /** From the moment a slot was free until the response was read or failed. */
+  durationMs: number;
+  errorClass?: SendErrorClass;
+  /** Human-readable cause, safe to show the merchant. */
+  error?: string;
+}
+
+export interface SendRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Concurrency is capped per endpoint, so one stuck receiver cannot hold up the others. */
+  endpointId: string;
+  signal?: AbortSignal;
+}
+
+export interface WebhookSender {
+  send(request: SendRequest): Promise<SendResult>;
+  /** Closes the connection pools, waiting for in-flight requests (abort their signals to hurry them). */
+  close(): Promise<void>;
+}
+
+export interface WebhookSenderOptions {
+  /** Whole-request limit: connecting, headers and body. */
+  timeoutMs: number;
+  allowedCidrs: CidrList;
+  userAgent: string;
+  maxConcurrentPerEndpoint?: number;
+  lookup?: LookupFn;
+}
+
+const SNIPPET_BYTES = 4 * 1024;
+/** Bodies up to this size are drained so the connection can be reused; longer ones cost a reconnect. */
+const READ_LIMIT_BYTES = 64 * 1024;
+
+class ForbiddenAddressError extends Error {}
+class DnsError extends Error {}
+
+const defaultLookup: LookupFn = (hostname) => dnsLookup(hostname, { all: true });
+
+/**
+ * Resolves at connect time and refuses the connection unless every address passes the policy.
+ * A name with a mix of public and private addresses is refused outright: picking the public ones
+ * would work, but such an answer is either a misconfiguration or an attack, and failing loudly
+ * shows it in the delivery log instead of hiding it.
+ */
+async function resolveChecked(hostname: string, lookup: LookupFn, allowed: CidrList): Promise<string> {
+  let addresses: ReadonlyArray<{ address: string }>;
+  if (isIP(hostname)) {
+    addresses = [{ address: hostname }];
+  } else {
+    try {
+      addresses = await lookup(hostname);
+    } catch (err) {
+      throw new DnsError(`could not resolve ${hostname}: ${(err as Error).message}`);
+    }
+  }
+  const first = addresses[0];
+  if (!first) throw new DnsError(`${hostname} has no addresses`);
+  for (const { address } of addresses) {
+    const verdict = checkAddress(address, allowed);
+    if (!verdict.allowed) throw new ForbiddenAddressError(`refused to connect to ${hostname}: ${verdict.reason}`);
+  }
+  return first.address;
+}
+
+/**
+ * An undici connector that connects to the address it checked, so a DNS answer that changes
+ * between the check and the connect (rebinding) cannot redirect the request. TLS still uses the
+ * name for SNI and certificate verification.
+ */
+function pinnedConnector(timeoutMs: number, lookup: LookupFn, allowed: CidrList): buildConnector.connector {
+  const base = buildConnector({ timeout: timeoutMs });
+  return (options, callback) => {
+    resolveChecked(options.hostname, lookup, allowed).then(
+      (address) => {
+        const servername = options.servername || (isIP(options.hostname) ? undefined : options.hostname);
+        try {
+          base({ ...options, hostname: address, ...(servername ? { servername } : {}) }, callback);
+        } catch (err) {
+          callback(err as Error, null);
+        }
+      },
+      (err: Error) => callback(err, null),
+    );
+  };
+}
+
+/** A counting semaphore per key, handing a freed slot straight to the longest waiter. */
+function createLimiter(limit: number) {
+  const entries = new Map<string, { active: number; waiting: Array<() => void> }>();
+  return async function acquire(key: string, signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
+    let entry = entries.get(key);
+    if (!entry) {
+      entry = { active: 0, waiting: [] };
+      entries.set(key, entry);
+    }
+    const e = entry;
+    if (e.active < limit) {
+      e.active++;
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          e.waiting.splice(e.waiting.indexOf(wake), 1);
+          reject(signal?.reason);
+        };
+        const wake = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        e.waiting.push(wake);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = e.waiting.shift();
+      if (next) return next();
+      e.active--;
+      if (e.active === 0) entries.delete(key);
+    };
+  };
+}
+
+function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+async function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  const kept: Buffer[] = [];
+  let read = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (read < SNIPPET_BYTES) kept.push(chunk.subarray(0, SNIPPET_BYTES - read));
+    read += chunk.length;
+    // Leaving the loop destroys the body and its socket: a receiver cannot make us read forever.
+    if (read > READ_LIMIT_BYTES) break;
+  }
+  // `stream: true` drops a character cut in half at the 4 KB mark instead of printing U+FFFD.
+  return new TextDecoder().decode(Buffer.concat(kept), { stream: true });
+}
+
+const TLS_ERROR_CODE = /TLS|SSL|CERT|SELF_SIGNED|LEAF_SIGNATURE|ISSUER/;
+
+function classify(err: unknown, timedOut: boolean, cancelled: boolean): SendErrorClass {
+  if (err instanceof ForbiddenAddressError) return "forbidden_address";
+  if (err instanceof DnsError) return "dns";
+  if (timedOut) return "timeout";
+  if (cancelled) return "aborted";
+  if (
+    err instanceof errors.ConnectTimeoutError ||
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError
+  ) {
+    return "timeout";
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && TLS_ERROR_CODE.test(code) ? "tls" : "connection";
+}
+
+function failure(errorClass: SendErrorClass, error: string): SendResult {
+  return { ok: false, bodySnippet: "", durationMs: 0, errorClass, error };
+}
+
+/**
+ * The outbound HTTP layer of webhook delivery: POSTs over keep-alive pools (one per origin),
+ * never follows redirects, checks every connection against the SSRF policy, and caps concurrent
+ * requests per endpoint. `send` never throws; every outcome is a `SendResult`.
+ */
+export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
+  const { timeoutMs, allowedCidrs, userAgent, maxConcurrentPerEndpoint = 10, lookup = defaultLookup } = options;
+  const connect = pinnedConnector(timeoutMs, lookup, allowedCidrs);
+  const acquire = createLimiter(maxConcurrentPerEndpoint);
+  const pools = new Map<string, Pool>();
+  let closed = false;
+
+  function poolFor(origin: string): Pool {
+    let pool = pools.get(origin);
+    if (!pool) {
+      // No connection cap here: the per-endpoint limits bound concurrency, and endpoints that
+      // share an origin (a hosted receiver) must not wait behind each other's stuck requests.
+      pool = new Pool(origin, { connect, connections: null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  async function post(url: URL, request: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(), timeoutMs);
+    const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
+    let status: number | undefined;
+    let retryAfter: string | undefined;
+    try {
+      const headerEntries = Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]);
+      const response = await poolFor(url.origin).request({
+        method: "POST",
+        path: `${url.pathname}${url.search}`,
+        headers: { ...Object.fromEntries(headerEntries), "user-agent": userAgent, "content-type": "application/json" },
+        body: request.body,
+        signal,
+      });
+      status = response.statusCode;
+      retryAfter = header(response.headers, "retry-after");
+      const bodySnippet = await readSnippet(response.body);
+      const result = { status, retryAfter, bodySnippet, durationMs: elapsed() };
+      if (status >= 200 && status < 300) return { ok: true, ...result };
+      if (status >= 300 && status < 400) {
+        const location = header(response.headers, "location");
+        const target = location ? ` to ${location}` : "";
+        return { ok: false, ...result, errorClass: "redirect", error: `HTTP ${status} redirect${target} (redirects are not followed)` };
+      }
+      return { ok: false, ...result, errorClass: "http_status", error: `HTTP ${status}` };
+    } catch (err) {
+      const errorClass = classify(err, timer.signal.aborted, request.signal?.aborted ?? false);
+      const error = errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message;
+      return { ok: false, status, retryAfter, bodySnippet: "", durationMs: elapsed(), errorClass, error };
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  return {
+    async send(request) {
+      let url: URL;
+      try {
+        url = new URL(request.url);
+      } catch {
+        return failure("invalid_url", "not a valid absolute URL");
+      }
+      if (url.protocol !== "https:" && url.protocol !== "http:") {
+        return failure("invalid_url", `unsupported scheme ${url.protocol}`);
+      }
+      if (closed) return failure("aborted", "the webhook sender is closed");
+      let release: () => void;
+      try {
+        release = await acquire(request.endpointId, request.signal);
+      } catch {
+        return failure("aborted", "cancelled while waiting for a free slot");
+      }
+      try {
+        // Re-checked: close() may have run while this send waited for its slot.
+        if (closed) return failure("aborted", "the webhook sender is closed");
+        return await post(url, request);
+      } finally {
+        release();
+      }
+    },
+    async close() {
+      closed = true;
+      await Promise.all([...pools.values()].map((pool) => pool.close()));
+      pools.clear();
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import type { Db } from "../db/pool.js";
+
+/**
+ * The delivery queue is the webhook_deliveries table. A worker claims due rows with
+ * `for update skip locked` and holds a lease (`locked_until`); completing or failing is fenced by
+ * `locked_by`, so a worker whose lease expired (and whose rows another worker re-claimed) cannot
+ * overwrite the newer result. Rows of a dead worker return to the queue when the lease expires.
+ */
+
+export interface ClaimedDelivery {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  /** Attempt number of the attempt about to be made (1 for the first). */
+  attempt: number;
+  eventCreatedAt: Date;
+  body: string;
+  url: string;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+}
+
+interface ClaimRow {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  attempts: number;
+  event_created_at: Date;
+  body: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
+}
+
+export async function claimDeliveries(
+  db: Db,
+  args: { workerId: string; now: Date; leaseMs: number; limit: number; skipEndpoints: string[] },
+): Promise<ClaimedDelivery[]> {
+  const { rows } = await db.query<ClaimRow>(
+    `with due as (
+       select id from webhook_deliveries
+       where status = 'pending' and next_attempt_at <= $2
+         and (locked_until is null or locked_until < $2)
+         and not (endpoint_id = any ($5::text[]))
+       order by next_attempt_at
+       limit $4
+       for update skip locked
+     ), claimed as (
+       update webhook_deliveries d
+       set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000), attempts = d.attempts + 1
+       from due where d.id = due.id
+       returning d.id, d.event_id, d.endpoint_id, d.attempts, d.event_created_at
+     )
+     select c.*, ev.body, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
+     from claimed c
+     join events ev on ev.id = c.event_id
+     join webhook_endpoints e on e.id = c.endpoint_id`,
+    [args.workerId, args.now, args.leaseMs, args.limit, args.skipEndpoints],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    eventId: r.event_id,
+    endpointId: r.endpoint_id,
+    attempt: r.attempts,
+    eventCreatedAt: r.event_created_at,
+    body: r.body,
+    url: r.url,
+    secret: r.secret,
+    previousSecret: r.previous_secret,
+    previousSecretExpiresAt: r.previous_secret_expires_at,
+  }));
+}
+
+/** Hands claimed rows back untouched (the worker took more than an endpoint's fair share). */
+export async function releaseDeliveries(db: Db, ids: string[], workerId: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `update webhook_deliveries set locked_by = null, locked_until = null, attempts = attempts - 1
+     where id = any ($1::text[]) and locked_by = $2`,
+    [ids, workerId],
+  );
+}
+
+export interface AttemptRecord {
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: string | null;
+  responseBody: string | null;
+}
+
+async function logAttempt(db: Db, deliveryId: string, a: AttemptRecord): Promise<void> {
+  await db.query(
+    `insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body)
+     values ($1, $2, $3, $4, $5, $6, $7)`,
+    [deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.responseBody],
+  );
+}
+
+/** Marks a delivery succeeded and logs the attempt; false when the lease was lost meanwhile. */
+export async function completeDelivery(db: Db, args: { id: string; workerId: string; now: Date; attempt: AttemptRecord }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update webhook_deliveries
+     set status = 'succeeded', locked_by = null, locked_until = null, completed_at = $3,
+         last_status = $4, last_error = null
+     where id = $1 and locked_by = $2`,
+    [args.id, args.workerId, args.now, args.attempt.statusCode],
+  );
+  if (rowCount === 0) return false;
+  await logAttempt(db, args.id, args.attempt);
+  return true;
+}
+
+/** Schedules the next attempt, or marks the delivery failed when `nextAttemptAt` is null. */
+export async function failDelivery(
+  db: Db,
+  args: { id: string; workerId: string; now: Date; nextAttemptAt: Date | null; attempt: AttemptRecord },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update webhook_deliveries
+     set status = case when $3::timestamptz is null then 'failed' else 'pending' end,
+         next_attempt_at = coalesce($3, next_attempt_at), completed_at = case when $3::timestamptz is null then $4::timestamptz end,
+         locked_by = null, locked_until = null, last_status = $5, last_error = $6
+     where id = $1 and locked_by = $2`,
+    [args.id, args.workerId, args.nextAttemptAt, args.now, args.attempt.statusCode, args.attempt.errorClass],
+  );
+  if (rowCount === 0) return false;
+  await logAttempt(db, args.id, args.attempt);
+  return true;
+}

@@ -1,0 +1,112 @@
+import { hostname } from "node:os";
+import type { FastifyBaseLogger } from "fastify";
+import type { Config } from "../config.js";
+import type { Pool } from "../db/pool.js";
+import type { Clock } from "../clock.js";
+import { DELIVERIES_CHANNEL } from "../events/outbox.js";
+import { randomToken } from "../ids.js";
+import { createDeliverer } from "./deliver.js";
+import { createWebhookSender, type WebhookSender } from "./http.js";
+import { createNotificationListener } from "./listener.js";
+import type { WebhookMetrics } from "./metrics.js";
+import { claimDeliveries, releaseDeliveries } from "./queue.js";
+import { processRecoveries, purgeOldAttempts } from "./maintenance.js";
+import { createSecretBox } from "./secrets.js";
+import { createDeliveryWorker } from "./worker.js";
+
+export const USER_AGENT = "Lumenpay-Webhooks/0.1.0";
+
+export interface WebhookRuntimeDeps {
+  config: Config;
+  pool: Pool;
+  /** Used for the LISTEN connection, which must not come from the pool. */
+  connectionString: string;
+  clock: Clock;
+  log: FastifyBaseLogger;
+  metrics: WebhookMetrics;
+  signal: AbortSignal;
+  /** Tests inject a sender whose DNS lookup they control. */
+  sender?: WebhookSender;
+  pollIntervalMs?: number;
+  maintenanceIntervalMs?: number;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * Everything that sends webhooks in this process: the delivery worker (woken by NOTIFY, polling as
+ * a fallback) and the maintenance loop (recoveries, attempt-log retention). Any number of processes
+ * may run it against one database. Resolves when `signal` aborts and in-flight attempts settle.
+ */
+export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<void> } {
+  const { config, pool, clock, log, signal } = deps;
+  const workerId = `${hostname()}:${process.pid}:${randomToken(6)}`;
+  const sender =
+    deps.sender ??
+    createWebhookSender({
+      timeoutMs: config.webhooks.timeoutMs,
+      allowedCidrs: config.webhooks.allowedCidrs,
+      userAgent: USER_AGENT,
+      maxConcurrentPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
+    });
+  const listener = createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log });
+  // The lease outlives any attempt (the request timeout bounds it), so a live worker never loses its rows.
+  const leaseMs = config.webhooks.timeoutMs * 2 + 30_000;
+
+  const worker = createDeliveryWorker({
+    claim: (limit, skipEndpoints) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, skipEndpoints }),
+    release: (ids) => releaseDeliveries(pool, ids, workerId),
+    deliver: createDeliverer({
+      pool,
+      clock,
+      sender,
+      secrets: createSecretBox(config.webhooks.encryptionKey),
+      workerId,
+      signingSeed: config.webhookSigningSeed,
+      retryScheduleMs: config.webhooks.retryScheduleMs,
+      disableAfterHours: config.webhooks.disableAfterHours,
+      metrics: deps.metrics,
+      random: Math.random,
+      log,
+    }),
+    waitForWork: (ms, s) => listener.wait(ms, s),
+    concurrency: config.webhooks.workerConcurrency,
+    maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
+    pollIntervalMs: deps.pollIntervalMs ?? 1000,
+    signal,
+    log,
+  });
+
+  const maintenance = (async () => {
+    let lastPurge = 0;
+    while (!signal.aborted) {
+      try {
+        await processRecoveries(pool, clock.now());
+        if (Date.now() - lastPurge > 3_600_000) {
+          const purged = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);
+          if (purged > 0) log.info({ purged }, "purged old webhook attempt logs");
+          lastPurge = Date.now();
+        }
+      } catch (error) {
+        log.error({ err: error }, "webhook maintenance failed; will retry");
+      }
+      await sleep(deps.maintenanceIntervalMs ?? 1000, signal);
+    }
+  })();
+
+  return {
+    done: Promise.all([worker.done, maintenance]).then(async () => {
+      await listener.close();
+      if (!deps.sender) await sender.close();
+    }),
+  };
+}

@@ -1,0 +1,85 @@
+import type { ClaimedDelivery } from "./queue.js";
+
+export interface DeliveryWorkerDeps {
+  /** Claims up to `limit` due deliveries, skipping endpoints already at their concurrency cap. */
+  claim(limit: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]>;
+  /** Returns claimed rows to the queue without counting an attempt. */
+  release(ids: string[]): Promise<void>;
+  /** Makes one attempt and records its outcome; must not throw. */
+  deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void>;
+  /** Resolves on a NOTIFY from the outbox or after `timeoutMs`, whichever comes first. */
+  waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  concurrency: number;
+  maxPerEndpoint: number;
+  pollIntervalMs: number;
+  signal: AbortSignal;
+  log: { error(obj: object, msg: string): void };
+}
+
+/**
+ * The delivery loop: keeps up to `concurrency` attempts in flight, never more than
+ * `maxPerEndpoint` for one endpoint (so a hanging merchant only ties up its own slots), claims more
+ * whenever a slot frees, and otherwise sleeps until NOTIFY or the polling fallback wakes it.
+ * Resolves once the signal is aborted and every in-flight attempt has settled.
+ */
+export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<void> } {
+  const perEndpoint = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
+  const slotFreed = () => wake?.();
+
+  const start = (d: ClaimedDelivery) => {
+    perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+    const run = deps
+      .deliver(d, deps.signal)
+      .catch((error: unknown) => deps.log.error({ err: error, delivery: d.id }, "delivery attempt crashed"))
+      .finally(() => {
+        const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
+        if (left === 0) perEndpoint.delete(d.endpointId);
+        else perEndpoint.set(d.endpointId, left);
+        inFlight.delete(run);
+        slotFreed();
+      });
+    inFlight.add(run);
+  };
+
+  /** Claims one batch; true when the batch was full, i.e. more work is probably due. */
+  const claimBatch = async (): Promise<boolean> => {
+    const free = deps.concurrency - inFlight.size;
+    if (free <= 0) return false;
+    const saturated = [...perEndpoint].filter(([, n]) => n >= deps.maxPerEndpoint).map(([id]) => id);
+    const claimed = await deps.claim(free, saturated);
+    const extras: string[] = [];
+    for (const d of claimed) {
+      if ((perEndpoint.get(d.endpointId) ?? 0) >= deps.maxPerEndpoint) extras.push(d.id);
+      else start(d);
+    }
+    await deps.release(extras);
+    return claimed.length === free && extras.length === 0;
+  };
+
+  const loop = async () => {
+    let failures = 0;
+    while (!deps.signal.aborted) {
+      let more = false;
+      try {
+        more = await claimBatch();
+        failures = 0;
+      } catch (error) {
+        // The database may be restarting: back off, keep the loop alive, and the rows stay safe in the queue.
+        failures++;
+        deps.log.error({ err: error }, "claiming deliveries failed; retrying");
+      }
+      if (more || deps.signal.aborted) continue;
+      const sleepMs = failures > 0 ? Math.min(deps.pollIntervalMs * 2 ** failures, 10_000) : deps.pollIntervalMs;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        deps.waitForWork(sleepMs, deps.signal).then(resolve, resolve);
+      });
+      wake = undefined;
+    }
+    await Promise.allSettled([...inFlight]);
+  };
+
+  return { done: loop() };
+}

@@ -34,23 +34,26 @@ create table payments (
   asset_issuer      text,                                -- null for the native asset
   destination       text not null,
   memo_type         text not null check (memo_type in ('text', 'id', 'hash')),
-  memo              text not null,                       -- text as given, id as decimal, hash as hex
+  memo              text not null,                       -- text as given, id as plain decimal, hash as lower-case hex
   description       text,
-  metadata          jsonb not null default '{}',
+  metadata          jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   expires_at        timestamptz not null,
   canceled_at       timestamptz,
-  created_at        timestamptz not null default now(),
-  updated_at        timestamptz not null default now()
+  -- Millisecond precision, like the JavaScript Date the API writes and list cursors carry.
+  created_at        timestamptz(3) not null default now(),
+  updated_at        timestamptz(3) not null default now()
 );
 create index payments_merchant_created_idx on payments (merchant_id, created_at desc, id desc);
 -- An incoming Stellar payment is matched by destination and memo: two open payments must never share them.
 create unique index payments_open_memo_idx on payments (destination, memo_type, memo)
   where status in ('pending', 'partially_paid');
 
+-- Stripe-style Idempotency-Key records, written in the same transaction as the request's own
+-- writes; rows older than 24 h count as absent and are purged by a background job.
 create table idempotency_keys (
   merchant_id     text not null references merchants (id),
-  key             text not null,
-  request_hash    bytea not null,
+  key             text not null check (char_length(key) between 1 and 255),
+  request_hash    bytea not null,                      -- sha256 of method, path and canonical JSON body
   response_status integer not null,
   response_body   jsonb not null,
   created_at      timestamptz not null default now(),

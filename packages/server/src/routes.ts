@@ -4,15 +4,21 @@ import type { Metrics } from "./metrics/registry.js";
 import { requireApiKey } from "./http/auth.js";
 import { healthRoutes } from "./health/routes.js";
 import { merchantRoutes } from "./merchants/routes.js";
+import { paymentRoutes } from "./payments/routes.js";
+import { metricsRoutes } from "./metrics/routes.js";
+import { sep1Routes } from "./sep1/routes.js";
 
 export type RouteDeps = AppDeps & { metrics: Metrics };
 
 /** Every plugin, registered explicitly: public routes first, then the authenticated `/v1` context. */
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await app.register(healthRoutes, { pool: deps.pool });
+  await app.register(sep1Routes, deps);
+  await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.config.metricsToken });
 
   await app.register(async (v1) => {
     requireApiKey(v1, { pool: deps.pool, clock: deps.clock, rateLimitPerMinute: deps.config.api.rateLimitPerMinute });
     await v1.register(merchantRoutes, deps);
+    await v1.register(paymentRoutes, deps);
   }, { prefix: "/v1" });
 }

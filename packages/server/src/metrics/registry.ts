@@ -8,19 +8,38 @@ export interface Metrics {
   paymentsCreated: client.Counter<"asset">;
 }
 
+/** A snapshot of the PostgreSQL pool, shared by the scrape-time gauges and the pool monitor's log lines. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
+  /** Busy connections as a percentage of `max`. */
+  utilizationPercent: number;
+}
+
+export function poolStats(pool: Pool): PoolStats {
+  const max = pool.options.max ?? 10;
+  return {
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+    max,
+    utilizationPercent: ((pool.totalCount - pool.idleCount) / max) * 100,
+  };
+}
+
 export function createMetrics(pool: Pool): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
 
   // Pool gauges are computed at scrape time so they can never be stale.
-  const poolGauge = (name: string, help: string, read: () => number) =>
-    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
-  poolGauge("pg_pool_total_connections", "Connections open in the PostgreSQL pool.", () => pool.totalCount);
-  poolGauge("pg_pool_idle_connections", "Idle connections in the PostgreSQL pool.", () => pool.idleCount);
-  poolGauge("pg_pool_waiting_requests", "Queries waiting for a pool connection.", () => pool.waitingCount);
-  poolGauge("pg_pool_utilization_percent", "Busy connections as a percentage of the pool maximum.", () =>
-    ((pool.totalCount - pool.idleCount) / (pool.options.max ?? 10)) * 100,
-  );
+  const poolGauge = (name: string, help: string, read: (s: PoolStats) => number) =>
+    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read(poolStats(pool))); } });
+  poolGauge("pg_pool_total_connections", "Connections open in the PostgreSQL pool.", (s) => s.total);
+  poolGauge("pg_pool_idle_connections", "Idle connections in the PostgreSQL pool.", (s) => s.idle);
+  poolGauge("pg_pool_waiting_requests", "Queries waiting for a pool connection.", (s) => s.waiting);
+  poolGauge("pg_pool_utilization_percent", "Busy connections as a percentage of the pool maximum.", (s) => s.utilizationPercent);
 
   return {
     registry,

@@ -1,0 +1,150 @@
+import { createHash } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Clock } from "../clock.js";
+import { transaction, type Db, type Pool } from "../db/pool.js";
+import { badRequest, HttpError } from "./errors.js";
+
+/** How long a key's result is replayed; older records count as absent. */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** What a handler answers: `status` and `body` are stored and replayed for a repeated key. */
+export interface HandlerResult<T> {
+  status: number;
+  body: T;
+  /** Runs once the transaction has committed, never on a replay (metrics, waking a worker). */
+  afterCommit?: () => void;
+}
+
+/** Request headers of every POST route, so OpenAPI documents the header. */
+export const idempotencyHeadersSchema = {
+  type: "object",
+  properties: {
+    "idempotency-key": {
+      type: "string",
+      description:
+        "1–255 printable ASCII characters. A retry with the same key and body within 24 h returns the first response " +
+        "(with `Idempotent-Replayed: true`) instead of acting twice.",
+    },
+  },
+} as const;
+export interface IdempotencyHeaders {
+  "idempotency-key"?: string;
+}
+
+const KEY = /^[\x20-\x7e]{1,255}$/;
+
+/** JSON with object keys sorted, so `{a, b}` and `{b, a}` count as the same request body. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** Identifies a request for key reuse: the same key on another path or with another body is an error. */
+export function requestHash(method: string, url: string, body: unknown): Buffer {
+  // A POST without a body and one with `{}` carry the same parameters.
+  return createHash("sha256").update(`${method} ${url}\n${canonicalJson(body ?? {})}`).digest();
+}
+
+export interface IdempotencyScope {
+  merchantId: string;
+  key: string;
+  requestHash: Buffer;
+  now: Date;
+}
+
+/**
+ * Runs `run` at most once per (merchant, key) within 24 h, crash-safely: the key is claimed with a
+ * transaction-scoped advisory lock and the response is stored in the same transaction as the
+ * handler's writes, so either both commit or neither does. A thrown error (validation, conflict,
+ * crash) rolls everything back and stores nothing, like Stripe, so the client may retry with the key.
+ */
+export async function idempotently<T>(
+  pool: Pool,
+  scope: IdempotencyScope,
+  run: (tx: Db) => Promise<HandlerResult<T>>,
+): Promise<HandlerResult<T> & { replayed: boolean }> {
+  return transaction(pool, async (tx) => {
+    const { rows: locks } = await tx.query<{ locked: boolean }>(
+      "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as locked",
+      [`${scope.merchantId}:${scope.key}`],
+    );
+    if (!locks[0]?.locked) {
+      throw new HttpError(409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed; retry later.");
+    }
+    const since = new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS);
+    const { rows } = await tx.query<{ request_hash: Buffer; response_status: number; response_body: T }>(
+      `select request_hash, response_status, response_body from idempotency_keys
+       where merchant_id = $1 and key = $2 and created_at > $3`,
+      [scope.merchantId, scope.key, since],
+    );
+    const stored = rows[0];
+    if (stored) {
+      if (!stored.request_hash.equals(scope.requestHash)) {
+        throw new HttpError(
+          422,
+          "idempotency_key_reused",
+          "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+        );
+      }
+      return { status: stored.response_status, body: stored.response_body, replayed: true };
+    }
+    const result = await run(tx);
+    // The lock is held, so a row here can only be an expired one: overwrite it.
+    await tx.query(
+      `insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
+       values ($1, $2, $3, $4, $5, $6)
+       on conflict (merchant_id, key) do update set request_hash = excluded.request_hash,
+         response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at`,
+      [scope.merchantId, scope.key, scope.requestHash, result.status, JSON.stringify(result.body), scope.now],
+    );
+    return { ...result, replayed: false };
+  });
+}
+
+/**
+ * The route-facing form: runs `run` in a transaction, idempotently when the request carries an
+ * `Idempotency-Key`, sets the status (and `Idempotent-Replayed` on a replay) and returns the body.
+ */
+export async function replyIdempotently<T>(
+  deps: { pool: Pool; clock: Clock },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  run: (tx: Db) => Promise<HandlerResult<T>>,
+): Promise<T> {
+  const header = request.headers["idempotency-key"];
+  if (header === undefined) {
+    const result = await transaction(deps.pool, run);
+    result.afterCommit?.();
+    reply.status(result.status);
+    return result.body;
+  }
+  if (typeof header !== "string" || !KEY.test(header)) {
+    throw badRequest("invalid_idempotency_key", "Idempotency-Key must be 1–255 printable ASCII characters.", "Idempotency-Key");
+  }
+  const result = await idempotently(
+    deps.pool,
+    {
+      merchantId: request.merchant.id,
+      key: header,
+      requestHash: requestHash(request.method, request.url, request.body),
+      now: deps.clock.now(),
+    },
+    run,
+  );
+  if (result.replayed) reply.header("idempotent-replayed", "true");
+  result.afterCommit?.();
+  reply.status(result.status);
+  return result.body;
+}
+
+/** Deletes records past their 24 h; for a background job. Returns how many were deleted. */
+export async function purgeExpiredIdempotencyKeys(db: Db, now: Date): Promise<number> {
+  const { rowCount } = await db.query("delete from idempotency_keys where created_at <= $1", [
+    new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS),
+  ]);
+  return rowCount ?? 0;
+}

@@ -1,0 +1,213 @@
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { RouteDeps } from "../routes.js";
+import { badRequest } from "../http/errors.js";
+import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
+import { assetLabel, assetSchema } from "../stellar/assets.js";
+import { MEMO_TYPES } from "../stellar/memo.js";
+import { PAYMENT_STATUSES } from "./store.js";
+import {
+  cancelPayment,
+  createPayment,
+  DEFAULT_EXPIRES_IN_S,
+  getPayment,
+  listPayments,
+  MAX_EXPIRES_IN_S,
+  MIN_EXPIRES_IN_S,
+  paymentOut,
+  type PaymentIn,
+  type PaymentListQuery,
+} from "./service.js";
+
+const paymentInSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["amount", "asset"],
+  properties: {
+    amount: {
+      type: "string",
+      maxLength: 40,
+      description: "Decimal string, greater than 0, at most 7 decimals (JSON numbers are refused: they are floats).",
+      examples: ["12.50"],
+    },
+    asset: assetSchema,
+    destination: { type: "string", description: "One of your accounts (G…); defaults to the first." },
+    memo_type: { type: "string", enum: MEMO_TYPES, description: "Give with `memo`; when both are absent a unique id memo is generated." },
+    memo: {
+      type: "string",
+      maxLength: 100,
+      description: "text: at most 28 UTF-8 bytes; id: decimal 0…18446744073709551615; hash: 64 hex digits.",
+    },
+    description: { type: "string", maxLength: 1000, description: "Shown to the payer (the SEP-7 `msg`, cut to 300 characters)." },
+    metadata: {
+      type: "object",
+      maxProperties: 50,
+      propertyNames: { minLength: 1, maxLength: 40 },
+      additionalProperties: { type: "string", maxLength: 500 },
+      description: "Your own key-value pairs: at most 50 keys of ≤ 40 characters, string values of ≤ 500.",
+    },
+    expires_in: {
+      type: "integer",
+      minimum: MIN_EXPIRES_IN_S,
+      maximum: MAX_EXPIRES_IN_S,
+      default: DEFAULT_EXPIRES_IN_S,
+      description: "Seconds until the payment expires.",
+    },
+  },
+} as const;
+
+export const paymentOutSchema = {
+  type: "object",
+  required: [
+    "id", "object", "status", "amount", "asset", "destination", "memo_type", "memo", "description", "metadata",
+    "payment_url", "sep7_uri", "expires_at", "created_at", "updated_at", "canceled_at",
+  ],
+  properties: {
+    id: { type: "string", example: "pay_3kTMd9Qe0XvB7yLw2nR5sA" },
+    object: { type: "string", enum: ["payment"] },
+    status: { type: "string", enum: PAYMENT_STATUSES },
+    amount: { type: "string", example: "12.5" },
+    asset: assetSchema,
+    destination: { type: "string" },
+    memo_type: { type: "string", enum: MEMO_TYPES },
+    memo: { type: "string" },
+    description: { type: ["string", "null"] },
+    metadata: { type: "object", additionalProperties: { type: "string" } },
+    payment_url: { type: "string", description: "Hosted page where the customer pays." },
+    sep7_uri: { type: "string", description: "SEP-7 `web+stellar:pay` request for wallets and QR codes." },
+    expires_at: { type: "string", format: "date-time" },
+    created_at: { type: "string", format: "date-time" },
+    updated_at: { type: "string", format: "date-time" },
+    canceled_at: { type: ["string", "null"], format: "date-time" },
+  },
+} as const;
+
+const paymentListSchema = {
+  type: "object",
+  required: ["object", "data", "has_more", "next_cursor"],
+  properties: {
+    object: { type: "string", enum: ["list"] },
+    data: { type: "array", items: paymentOutSchema },
+    has_more: { type: "boolean" },
+    next_cursor: { type: ["string", "null"], description: "Pass as `cursor` to get the next page." },
+  },
+} as const;
+
+const listQuerySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    limit: { type: "integer", minimum: 1, maximum: 100, default: 10 },
+    starting_after: { type: "string", description: "A payment id: list the payments created before it." },
+    cursor: { type: "string", description: "`next_cursor` of the previous page." },
+    status: { type: "string", enum: PAYMENT_STATUSES },
+    created_gte: { type: "string", format: "date-time", description: "ISO-8601 time with zone." },
+    created_lte: { type: "string", format: "date-time", description: "ISO-8601 time with zone." },
+  },
+} as const;
+
+const idParamsSchema = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", description: "pay_…" } },
+} as const;
+
+const error = { $ref: "Error#" } as const;
+const authErrors = { 401: error, 429: error } as const;
+
+/**
+ * JSON numbers are binary floats by the time the body is parsed, and ajv would quietly coerce them
+ * to strings ("922337203685.4775807" becomes …4775), so an amount or memo must arrive as a string.
+ */
+async function requireStringMoneyFields(request: FastifyRequest): Promise<void> {
+  const body = request.body;
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return;
+  for (const field of ["amount", "memo"] as const) {
+    const value = (body as Record<string, unknown>)[field];
+    if (value !== undefined && typeof value !== "string") {
+      throw badRequest(`invalid_${field}`, `${field} must be a JSON string, e.g. "12.50".`, field);
+    }
+  }
+}
+
+/** `/v1/payments`: create, retrieve, list and cancel payment requests. */
+export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics }) => {
+  const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
+
+  app.post<{ Body: PaymentIn; Headers: IdempotencyHeaders }>(
+    "/payments",
+    {
+      preValidation: requireStringMoneyFields,
+      schema: {
+        tags: ["payments"],
+        summary: "Create a payment",
+        description: "Creates a pending payment request with a SEP-7 URI and a hosted payment page.",
+        headers: idempotencyHeadersSchema,
+        body: paymentInSchema,
+        response: { 201: paymentOutSchema, 400: error, 409: error, 413: error, 415: error, 422: error, ...authErrors },
+      },
+    },
+    async (request, reply) =>
+      replyIdempotently({ pool, clock }, request, reply, async (tx) => {
+        const payment = await createPayment(tx, request.merchant, request.body, clock.now());
+        return {
+          status: 201,
+          body: paymentOut(payment, links),
+          afterCommit: () => metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) }),
+        };
+      }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/payments/:id",
+    {
+      schema: {
+        tags: ["payments"],
+        summary: "Retrieve a payment",
+        params: idParamsSchema,
+        response: { 200: paymentOutSchema, 404: error, ...authErrors },
+      },
+    },
+    async (request) => paymentOut(await getPayment(pool, request.merchant.id, request.params.id), links),
+  );
+
+  app.get<{ Querystring: PaymentListQuery }>(
+    "/payments",
+    {
+      schema: {
+        tags: ["payments"],
+        summary: "List payments",
+        description: "Newest first. Continue with `cursor` (the previous `next_cursor`) or `starting_after`, repeating the filters.",
+        querystring: listQuerySchema,
+        response: { 200: paymentListSchema, 400: error, ...authErrors },
+      },
+    },
+    async (request) => {
+      const page = await listPayments(pool, request.merchant.id, request.query);
+      return {
+        object: "list" as const,
+        data: page.payments.map((p) => paymentOut(p, links)),
+        has_more: page.hasMore,
+        next_cursor: page.nextCursor,
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Headers: IdempotencyHeaders }>(
+    "/payments/:id/cancel",
+    {
+      schema: {
+        tags: ["payments"],
+        summary: "Cancel a payment",
+        description: "Only a pending payment can be canceled.",
+        headers: idempotencyHeadersSchema,
+        params: idParamsSchema,
+        response: { 200: paymentOutSchema, 400: error, 404: error, 409: error, 422: error, ...authErrors },
+      },
+    },
+    async (request, reply) =>
+      replyIdempotently({ pool, clock }, request, reply, async (tx) => {
+        const payment = await cancelPayment(tx, request.merchant.id, request.params.id, clock.now());
+        return { status: 200, body: paymentOut(payment, links) };
+      }),
+  );
+};

@@ -1,0 +1,213 @@
+import type { Db } from "../db/pool.js";
+import { badRequest, HttpError, notFound } from "../http/errors.js";
+import { isId, newId } from "../ids.js";
+import type { Merchant } from "../merchants/store.js";
+import { formatAmount, parseAmount } from "../stellar/amount.js";
+import { assetLabel, assetOut, parseAsset, sameAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
+import { parseMemo, randomIdMemo, type Memo, type MemoType } from "../stellar/memo.js";
+import { sep7PayUri } from "../stellar/sep7.js";
+import * as store from "./store.js";
+import type { Payment, PaymentPosition, PaymentStatus } from "./store.js";
+
+export const DEFAULT_EXPIRES_IN_S = 3600;
+export const MIN_EXPIRES_IN_S = 60;
+export const MAX_EXPIRES_IN_S = 7 * 24 * 3600;
+
+/** A payment request as the API accepts it; sizes and shapes are already checked by the route schema. */
+export interface PaymentIn {
+  amount: string;
+  asset: AssetIn;
+  destination?: string;
+  memo_type?: MemoType;
+  memo?: string;
+  description?: string;
+  metadata?: Record<string, string>;
+  expires_in?: number;
+}
+
+export interface PaymentOut {
+  id: string;
+  object: "payment";
+  status: PaymentStatus;
+  amount: string;
+  asset: AssetOut;
+  destination: string;
+  memo_type: MemoType;
+  memo: string;
+  description: string | null;
+  metadata: Record<string, string>;
+  payment_url: string;
+  sep7_uri: string;
+  expires_at: string;
+  created_at: string;
+  updated_at: string;
+  canceled_at: string | null;
+}
+
+/** What `paymentOut` needs from the configuration to build links. */
+export interface PaymentLinks {
+  publicBaseUrl: string;
+  networkPassphrase: string;
+}
+
+export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
+  const amount = formatAmount(p.amountStroops);
+  return {
+    id: p.id,
+    object: "payment",
+    status: p.status,
+    amount,
+    asset: assetOut(p.asset),
+    destination: p.destination,
+    memo_type: p.memo.type,
+    memo: p.memo.value,
+    description: p.description,
+    metadata: p.metadata,
+    payment_url: `${links.publicBaseUrl}/pay/${p.id}`,
+    sep7_uri: sep7PayUri({
+      destination: p.destination,
+      amount,
+      asset: p.asset,
+      memo: p.memo,
+      msg: p.description,
+      networkPassphrase: links.networkPassphrase,
+    }),
+    expires_at: p.expiresAt.toISOString(),
+    created_at: p.createdAt.toISOString(),
+    updated_at: p.updatedAt.toISOString(),
+    canceled_at: p.canceledAt?.toISOString() ?? null,
+  };
+}
+
+function rejectNul(value: string, param: string): void {
+  // PostgreSQL text and jsonb cannot store U+0000; refuse it here rather than fail with a 500.
+  if (value.includes("\u0000")) throw badRequest("invalid_request", "Text must not contain NUL characters.", param);
+}
+
+/** A validated request; `memo` is undefined when one is to be generated. */
+type PaymentFields = Omit<store.NewPayment, "id" | "memo"> & { memo: Memo | undefined };
+
+/** Checks what the schema cannot (amount, asset, destination, memo) against the merchant's settings. */
+function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): PaymentFields {
+  const amountStroops = parseAmount(input.amount, "amount");
+  const asset = parseAsset(input.asset, "asset");
+  if (!merchant.acceptedAssets.some((a) => sameAsset(a, asset))) {
+    throw badRequest("asset_not_accepted", `${assetLabel(asset)} is not among your accepted_assets.`, "asset");
+  }
+  const destination = input.destination ?? merchant.accounts[0]!;
+  if (!merchant.accounts.includes(destination)) {
+    throw badRequest("invalid_destination", "destination must be one of your merchant accounts.", "destination");
+  }
+  if ((input.memo_type === undefined) !== (input.memo === undefined)) {
+    throw badRequest("invalid_memo", "Give memo_type and memo together, or neither.", input.memo === undefined ? "memo" : "memo_type");
+  }
+  const memo = input.memo_type !== undefined && input.memo !== undefined ? parseMemo(input.memo_type, input.memo, "memo") : undefined;
+  if (input.description !== undefined) rejectNul(input.description, "description");
+  for (const [key, value] of Object.entries(input.metadata ?? {})) {
+    rejectNul(key, "metadata");
+    rejectNul(value, `metadata.${key}`);
+  }
+  return {
+    merchantId: merchant.id,
+    amountStroops,
+    asset,
+    destination,
+    memo,
+    description: input.description ?? null,
+    metadata: input.metadata ?? {},
+    expiresAt: new Date(now.getTime() + (input.expires_in ?? DEFAULT_EXPIRES_IN_S) * 1000),
+    createdAt: now,
+  };
+}
+
+const GENERATED_MEMO_ATTEMPTS = 5;
+
+/**
+ * Creates a pending payment inside the caller's transaction `tx`, so the caller can write other
+ * rows (an outbox event, the idempotency record) atomically with it. A generated id memo is
+ * retried on the rare collision; a memo the merchant chose that is already open is a 409.
+ */
+export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn, now: Date): Promise<Payment> {
+  const fields = validatePayment(merchant, input, now);
+  for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
+    const payment = await store.insertPayment(tx, { ...fields, id: newId("pay"), memo: fields.memo ?? randomIdMemo() });
+    if (payment) return payment;
+    if (fields.memo) {
+      throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
+    }
+  }
+  throw new Error(`no free id memo after ${GENERATED_MEMO_ATTEMPTS} attempts for ${fields.destination}`);
+}
+
+/** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`). */
+export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date): Promise<Payment> {
+  const payment = isId("pay", id) ? await store.getPayment(tx, merchantId, id, { forUpdate: true }) : undefined;
+  if (!payment) throw notFound("payment");
+  if (payment.status !== "pending") {
+    throw new HttpError(409, "payment_not_cancelable", `Only pending payments can be canceled; this one is ${payment.status}.`);
+  }
+  return store.setPaymentCanceled(tx, id, now);
+}
+
+export async function getPayment(db: Db, merchantId: string, id: string): Promise<Payment> {
+  const payment = isId("pay", id) ? await store.getPayment(db, merchantId, id) : undefined;
+  if (!payment) throw notFound("payment");
+  return payment;
+}
+
+/** Opaque to clients; inside, the position of the last row of a page. */
+export function encodeCursor(p: PaymentPosition): string {
+  return Buffer.from(`${p.createdAt.toISOString()}|${p.id}`).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): PaymentPosition {
+  const [iso, id, ...rest] = Buffer.from(cursor, "base64url").toString().split("|");
+  const createdAt = new Date(iso ?? "");
+  if (rest.length > 0 || id === undefined || !isId("pay", id) || Number.isNaN(createdAt.getTime())) {
+    throw badRequest("invalid_cursor", "cursor is not a next_cursor this API returned.", "cursor");
+  }
+  return { createdAt, id };
+}
+
+export interface PaymentListQuery {
+  limit?: number;
+  starting_after?: string;
+  cursor?: string;
+  status?: PaymentStatus;
+  created_gte?: string;
+  created_lte?: string;
+}
+
+export interface PaymentPage {
+  payments: Payment[];
+  hasMore: boolean;
+  nextCursor: string | null;
+}
+
+/** One page, newest first; `starting_after` and `cursor` both mean "continue after this payment". */
+export async function listPayments(db: Db, merchantId: string, q: PaymentListQuery): Promise<PaymentPage> {
+  if (q.starting_after !== undefined && q.cursor !== undefined) {
+    throw badRequest("invalid_request", "Give starting_after or cursor, not both.", "cursor");
+  }
+  let after: PaymentPosition | undefined;
+  if (q.cursor !== undefined) after = decodeCursor(q.cursor);
+  if (q.starting_after !== undefined) {
+    const from = isId("pay", q.starting_after) ? await store.getPayment(db, merchantId, q.starting_after) : undefined;
+    if (!from) throw badRequest("invalid_starting_after", "starting_after must be the id of one of your payments.", "starting_after");
+    after = from;
+  }
+  const limit = q.limit ?? 10;
+  // One extra row tells whether another page exists without a count query.
+  const rows = await store.listPayments(db, {
+    merchantId,
+    status: q.status,
+    createdGte: q.created_gte === undefined ? undefined : new Date(q.created_gte),
+    createdLte: q.created_lte === undefined ? undefined : new Date(q.created_lte),
+    after,
+    limit: limit + 1,
+  });
+  const payments = rows.slice(0, limit);
+  const hasMore = rows.length > limit;
+  const last = payments[payments.length - 1];
+  return { payments, hasMore, nextCursor: hasMore && last ? encodeCursor(last) : null };
+}

@@ -1,0 +1,53 @@
+import { randomBytes } from "node:crypto";
+import { badRequest } from "../http/errors.js";
+
+export type MemoType = "text" | "id" | "hash";
+export const MEMO_TYPES: readonly MemoType[] = ["text", "id", "hash"];
+
+/**
+ * A transaction memo in canonical form, which is how incoming payments are matched:
+ * text as given, id as a decimal without leading zeros, hash as 64 lower-case hex digits.
+ */
+export interface Memo {
+  type: MemoType;
+  value: string;
+}
+
+export const MAX_TEXT_MEMO_BYTES = 28;
+const MAX_ID_MEMO = 2n ** 64n - 1n;
+// In a `u` regex a well-formed surrogate pair is one code point, so \p{Cs} only matches lone halves.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Validates and canonicalises a memo; `param` names the field in the error. */
+export function parseMemo(type: MemoType, value: string, param: string): Memo {
+  switch (type) {
+    case "text": {
+      const bytes = Buffer.byteLength(value, "utf8");
+      if (bytes === 0 || bytes > MAX_TEXT_MEMO_BYTES) {
+        throw badRequest("invalid_memo", `A text memo must be 1–${MAX_TEXT_MEMO_BYTES} bytes of UTF-8 (got ${bytes}).`, param);
+      }
+      // PostgreSQL text cannot hold NUL, and a lone surrogate has no UTF-8 form to match on-chain.
+      if (value.includes("\u0000") || LONE_SURROGATE.test(value)) {
+        throw badRequest("invalid_memo", "A text memo must be valid UTF-8 text without NUL characters.", param);
+      }
+      return { type, value };
+    }
+    case "id": {
+      if (!/^\d{1,20}$/.test(value) || BigInt(value) > MAX_ID_MEMO) {
+        throw badRequest("invalid_memo", "An id memo must be a decimal string between 0 and 18446744073709551615.", param);
+      }
+      return { type, value: BigInt(value).toString() };
+    }
+    case "hash": {
+      if (!/^[0-9a-fA-F]{64}$/.test(value)) {
+        throw badRequest("invalid_memo", "A hash memo must be 32 bytes written as 64 hexadecimal digits.", param);
+      }
+      return { type, value: value.toLowerCase() };
+    }
+  }
+}
+
+/** A random id memo: 64 bits make a collision among open payments on one account very unlikely. */
+export function randomIdMemo(): Memo {
+  return { type: "id", value: randomBytes(8).readBigUInt64BE().toString() };
+}

@@ -29,7 +29,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: () => newId("req"),
     requestIdHeader: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    // `example` is OpenAPI documentation, not validation: let schemas carry it.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false, keywords: ["example"] } },
     // Lets in-flight requests finish on close while refusing new keep-alive requests.
     forceCloseConnections: "idle",
     return503OnClosing: true,

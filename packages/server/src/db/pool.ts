@@ -8,8 +8,8 @@ export type Db = pg.Pool | pg.PoolClient;
 // int8 and numeric arrive as strings; money and ids must never pass through a float.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
 
-export function createPool(connectionString: string, db: Config["db"]): pg.Pool {
-  return new pg.Pool({
+export function createPool(connectionString: string, db: Config["db"], log?: { warn(obj: object, msg: string): void }): pg.Pool {
+  const pool = new pg.Pool({
     connectionString,
     max: db.poolMax,
     min: db.poolMin,
@@ -18,6 +18,10 @@ export function createPool(connectionString: string, db: Config["db"]): pg.Pool 
     statement_timeout: db.statementTimeoutMs,
     application_name: "lumenpay",
   });
+  // An idle client can die under us (database restart, admin termination). Without a listener
+  // that would crash the process; the pool discards the client and the next query reconnects.
+  pool.on("error", (error) => log?.warn({ err: error }, "idle database connection lost"));
+  return pool;
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. */

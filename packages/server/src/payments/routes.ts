@@ -148,7 +148,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, 
     },
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await createPayment(tx, request.merchant, request.body, clock.now());
+        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links);
         return {
           status: 201,
           body: paymentOut(payment, links),
@@ -206,7 +206,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, 
     },
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await cancelPayment(tx, request.merchant.id, request.params.id, clock.now());
+        const payment = await cancelPayment(tx, request.merchant.id, request.params.id, clock.now(), links);
         return { status: 200, body: paymentOut(payment, links) };
       }),
   );

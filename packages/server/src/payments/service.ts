@@ -1,3 +1,5 @@
+import { recordEvent } from "../events/outbox.js";
+import type { EventType } from "../events/types.js";
 import type { Db } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { isId, newId } from "../ids.js";
@@ -127,11 +129,14 @@ const GENERATED_MEMO_ATTEMPTS = 5;
  * rows (an outbox event, the idempotency record) atomically with it. A generated id memo is
  * retried on the rare collision; a memo the merchant chose that is already open is a 409.
  */
-export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn, now: Date): Promise<Payment> {
+export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn, now: Date, links: PaymentLinks): Promise<Payment> {
   const fields = validatePayment(merchant, input, now);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
     const payment = await store.insertPayment(tx, { ...fields, id: newId("pay"), memo: fields.memo ?? randomIdMemo() });
-    if (payment) return payment;
+    if (payment) {
+      await recordPaymentEvent(tx, payment, "payment.created", now, links);
+      return payment;
+    }
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
     }
@@ -140,13 +145,34 @@ export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn
 }
 
 /** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`). */
-export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date): Promise<Payment> {
+export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date, links: PaymentLinks): Promise<Payment> {
   const payment = isId("pay", id) ? await store.getPayment(tx, merchantId, id, { forUpdate: true }) : undefined;
   if (!payment) throw notFound("payment");
   if (payment.status !== "pending") {
     throw new HttpError(409, "payment_not_cancelable", `Only pending payments can be canceled; this one is ${payment.status}.`);
   }
-  return store.setPaymentCanceled(tx, id, now);
+  const canceled = await store.setPaymentCanceled(tx, id, now);
+  await recordPaymentEvent(tx, canceled, "payment.canceled", now, links);
+  return canceled;
+}
+
+/**
+ * Writes a payment's event in `tx` (the outbox), bumping the payment's sequence so receivers can
+ * drop stale updates. `id` is given for chain-derived events, which must be deterministic.
+ */
+export async function recordPaymentEvent(tx: Db, payment: Payment, type: EventType, now: Date, links: PaymentLinks, id?: string) {
+  const { rows } = await tx.query<{ event_sequence: number }>(
+    "update payments set event_sequence = event_sequence + 1 where id = $1 returning event_sequence",
+    [payment.id],
+  );
+  return recordEvent(tx, {
+    merchantId: payment.merchantId,
+    type,
+    object: paymentOut(payment, links),
+    now,
+    payment: { id: payment.id, sequence: rows[0]!.event_sequence },
+    id,
+  });
 }
 
 export async function getPayment(db: Db, merchantId: string, id: string): Promise<Payment> {

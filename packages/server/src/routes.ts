@@ -7,6 +7,9 @@ import { merchantRoutes } from "./merchants/routes.js";
 import { paymentRoutes } from "./payments/routes.js";
 import { metricsRoutes } from "./metrics/routes.js";
 import { sep1Routes } from "./sep1/routes.js";
+import { eventRoutes } from "./events/routes.js";
+import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
+import { deliveryRoutes } from "./webhooks/delivery-routes.js";
 
 export type RouteDeps = AppDeps & { metrics: Metrics };
 
@@ -20,5 +23,8 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
     requireApiKey(v1, { pool: deps.pool, clock: deps.clock, rateLimitPerMinute: deps.config.api.rateLimitPerMinute });
     await v1.register(merchantRoutes, deps);
     await v1.register(paymentRoutes, deps);
+    await v1.register(webhookEndpointRoutes, deps);
+    await v1.register(deliveryRoutes, deps);
+    await v1.register(eventRoutes, deps);
   }, { prefix: "/v1" });
 }

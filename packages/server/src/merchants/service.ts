@@ -52,6 +52,15 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const HOME_DOMAIN = /^(localhost|(?=.{1,253}(:|$))([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})(:\d{1,5})?$/;
 const MAX_TEXT = 1000;
 
+/** Control characters other than tab and newlines: they have no place in published SEP-1 text. */
+function hasControlCharacters(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return true;
+  }
+  return false;
+}
+
 /** Checks every field and normalises it; throws an HttpError naming the first bad field. */
 export function validateMerchant(input: MerchantIn): MerchantFields {
   const name = input.name.trim();
@@ -83,7 +92,7 @@ export function validateMerchant(input: MerchantIn): MerchantFields {
     if (!(ORG_FIELDS as readonly string[]).includes(field)) {
       throw badRequest("invalid_org", `Unknown organisation field "${field}".`, `org.${field}`);
     }
-    if (typeof value !== "string" || value.length > MAX_TEXT || /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(value)) {
+    if (typeof value !== "string" || value.length > MAX_TEXT || hasControlCharacters(value)) {
       throw badRequest("invalid_org", `org.${field} must be text of at most ${MAX_TEXT} characters.`, `org.${field}`);
     }
     if ((field === "url" || field === "logo") && !/^https?:\/\/\S+$/.test(value)) {

@@ -1,0 +1,64 @@
+import { Pool } from "undici";
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface LoadRequest {
+  method: "GET" | "POST";
+  path: string;
+  headers?: Record<string, string>;
+  /** Called per request so bodies can differ (e.g. unique idempotency keys). */
+  body?: () => string;
+  expectStatus: number;
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
+
+/** Closed-loop load: `connections` clients each send the next request as soon as one completes. */
+export async function load(origin: string, req: LoadRequest, { connections = 32, durationMs = 5000, warmupMs = 1000 } = {}): Promise<LoadResult> {
+  const pool = new Pool(origin, { connections, pipelining: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const run = async (until: number, record: boolean) => {
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < until) {
+          const start = performance.now();
+          try {
+            const res = await pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body?.() });
+            await res.body.dump();
+            if (res.statusCode !== req.expectStatus) errors++;
+          } catch {
+            errors++;
+          }
+          if (record) latencies.push(performance.now() - start);
+        }
+      }),
+    );
+  };
+  await run(performance.now() + warmupMs, false);
+  errors = 0;
+  const started = performance.now();
+  await run(started + durationMs, true);
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    perSecond: latencies.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+export function formatResult(label: string, r: LoadResult): string {
+  return `${label.padEnd(44)} ${r.perSecond.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(7)} ms   p99 ${r.p99Ms.toFixed(2).padStart(7)} ms   errors ${r.errors}`;
+}

@@ -1,0 +1,137 @@
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.js";
+import { HttpError } from "./http/errors.js";
+import { createLogger } from "./logger.js";
+import { exitOnSignals, startServer } from "./server.js";
+import { commandUsage, usageLine, UsageError, type Command } from "./cli/args.js";
+import { withDatabase } from "./cli/database.js";
+import { keysCreate, keysRevoke, keysRotate } from "./cli/keys.js";
+import { merchantsCreate, merchantsList } from "./cli/merchants.js";
+
+const start: Command = {
+  name: "start",
+  summary: "Run the API server (with an embedded PostgreSQL in LUMENPAY_DATA_DIR unless DATABASE_URL is set).",
+  synopsis: "",
+  optionHelp: [],
+  options: {},
+  async run({ config }) {
+    const logger = createLogger(config.logLevel);
+    const server = await startServer({ config, logger });
+    exitOnSignals(server, logger, config.shutdownTimeoutMs);
+  },
+};
+
+const migrateCommand: Command = {
+  name: "migrate",
+  summary: "Apply pending database migrations and exit (`start` also does this).",
+  synopsis: "",
+  optionHelp: [],
+  options: {},
+  async run({ config, print }) {
+    const applied = await withDatabase(config, async (_pool, applied) => applied);
+    print(applied.length === 0 ? "The database is up to date." : `Applied ${applied.join(", ")}.`);
+  },
+};
+
+const COMMANDS = [start, migrateCommand, merchantsCreate, merchantsList, keysCreate, keysRevoke, keysRotate];
+const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]));
+
+function usage(commands = COMMANDS): string {
+  return [
+    "Usage: lumenpay <command> [options]",
+    "",
+    "Commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(18)} ${c.summary}`),
+    "",
+    "Run `lumenpay <command> --help` for a command's options.",
+    "Configuration comes from the environment (see .env.example).",
+  ].join("\n");
+}
+
+/** Service errors name API fields; on the command line the user typed flags. */
+const PARAM_FLAGS: Record<string, string> = {
+  name: "--name",
+  email: "--email",
+  accounts: "--account",
+  home_domain: "--home-domain",
+  accepted_assets: "--asset",
+};
+
+function describeHttpError(error: HttpError): string {
+  const field = error.param?.split(".")[0];
+  const flag = field === undefined ? undefined : (PARAM_FLAGS[field] ?? error.param);
+  return `${flag ? `${flag}: ` : ""}${error.message} (${error.code})`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof AggregateError && !error.message) return error.errors.map(describeError).join("; ");
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
+const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
+
+/** Runs one command; resolves to the exit code, or undefined when the command keeps the process running. */
+async function main(argv: string[]): Promise<number | undefined> {
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  const err = (text: string) => process.stderr.write(`${text}\n`);
+  const [first, second] = argv;
+  if (first === undefined || isHelp(first) || first === "help") {
+    (first === undefined ? err : out)(usage());
+    return first === undefined ? 2 : 0;
+  }
+
+  const grouped = GROUPS.has(first);
+  if (grouped && (second === undefined || second.startsWith("-"))) {
+    (isHelp(second) ? out : err)(usage(COMMANDS.filter((c) => c.name.startsWith(`${first} `))));
+    return isHelp(second) ? 0 : 2;
+  }
+  const name = grouped ? `${first} ${second}` : first;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    err(`lumenpay: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv.slice(grouped ? 2 : 1),
+      options: { ...command.options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (values.help) {
+      out(commandUsage(command));
+      return 0;
+    }
+    const expected = command.positionals?.count ?? 0;
+    if (positionals.length !== expected) {
+      throw new UsageError(
+        expected === 0 ? `unexpected argument "${positionals[0]}"` : `expected ${command.positionals?.name}, got ${positionals.length} argument(s)`,
+      );
+    }
+    const config = loadConfig(process.env);
+    await command.run({ values, positionals, config, print: out });
+    return command === start ? undefined : 0;
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      // parseArgs appends advice about `--` that only confuses here.
+      const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, ".");
+      err(`lumenpay ${command.name}: ${message}\n${usageLine(command)}\nRun \`lumenpay ${command.name} --help\` for details.`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      err(error.message);
+      return 2;
+    }
+    err(`lumenpay ${command.name}: ${error instanceof HttpError ? describeHttpError(error) : describeError(error)}`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== undefined) {
+  // Exit explicitly, so a stray handle cannot keep a finished command alive; flush first, since
+  // writes to a pipe may still be pending.
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write("", resolve))));
+  process.exit(code);
+}

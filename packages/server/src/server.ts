@@ -1,0 +1,190 @@
+import type { Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { buildApp } from "./app.js";
+import { systemClock, type Clock } from "./clock.js";
+import type { Config } from "./config.js";
+import { migrate } from "./db/migrate.js";
+import { startEmbeddedPostgres } from "./db/embedded.js";
+import { createPool } from "./db/pool.js";
+import { purgeExpiredIdempotencyKeys } from "./http/idempotency.js";
+import { startPoolMonitor } from "./metrics/monitor.js";
+import { createMetrics } from "./metrics/registry.js";
+import { createWebhookMetrics } from "./webhooks/metrics.js";
+import { startWebhookRuntime } from "./webhooks/runtime.js";
+
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface RunningServer {
+  /** Where the API listens, with the real port (PORT=0 picks a free one). */
+  url: string;
+  app: FastifyInstance;
+  /** Graceful shutdown (see `startServer`); calling it again returns the same promise. */
+  close(): Promise<void>;
+}
+
+/** Runs `job` now and every `intervalMs` until `signal` aborts; a failed run is logged, not fatal. */
+async function every(intervalMs: number, signal: AbortSignal, onError: (error: unknown) => void, job: () => Promise<void>): Promise<void> {
+  while (!signal.aborted) {
+    await job().catch(onError);
+    await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+/**
+ * Makes the connection of `response` close once it is answered. Node keeps a connection alive
+ * after a request that was in flight when closing began (and Fastify's keep-alive timeout is 72 s),
+ * which would hold shutdown up.
+ */
+function closeWhenAnswered(httpServer: Server, response: ServerResponse): void {
+  if (!response.headersSent) response.setHeader("connection", "close");
+  // Already streaming, so the header is out: close the connection once the response has been sent.
+  else if (!response.writableFinished) response.once("finish", () => setImmediate(() => httpServer.closeIdleConnections()));
+}
+
+/**
+ * Opens the database (DATABASE_URL, or the embedded PostgreSQL in `config.dataDir`), migrates it,
+ * listens and starts the background loops. `close()` shuts down in order: stop accepting
+ * connections and let in-flight requests finish (force-closing what is left after
+ * `config.shutdownTimeoutMs`), abort the background loops and wait for them, end the pool, stop
+ * the embedded database. A failed start undoes itself the same way.
+ */
+export async function startServer({
+  config,
+  logger,
+  clock = systemClock,
+}: {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+}): Promise<RunningServer> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : await startEmbeddedPostgres({
+        dataDir: config.dataDir,
+        log: { info: (msg) => logger.info(msg), warn: (msg) => logger.warn(msg) },
+      });
+  const databaseUrl = config.databaseUrl ?? embedded!.url;
+  const pool = createPool(databaseUrl, config.db, logger);
+  const metrics = createMetrics(pool);
+  // The one signal every background loop gets; shutdown aborts it and waits for the loops to return.
+  const background = new AbortController();
+  const loops: Promise<unknown>[] = [];
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+  let app: FastifyInstance | undefined;
+
+  async function drainHttp(): Promise<void> {
+    if (!app) return;
+    const httpServer = app.server;
+    draining = true;
+    for (const response of inFlight) closeWhenAnswered(httpServer, response);
+    const force = setTimeout(() => {
+      logger.warn(`requests still running after ${config.shutdownTimeoutMs} ms; closing their connections`);
+      httpServer.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(force);
+    }
+  }
+
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ["HTTP server", drainHttp],
+    [
+      "background loops",
+      () => {
+        background.abort();
+        return Promise.all(loops);
+      },
+    ],
+    ["database pool", () => pool.end()],
+    ["embedded PostgreSQL", async () => embedded?.stop()],
+  ];
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      // Every step runs even if an earlier one failed, so nothing is left running.
+      let failed = false;
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          failed = true;
+          logger.error({ err: error }, `shutdown: stopping the ${name} failed`);
+        }
+      }
+      if (failed) throw new Error("shutdown did not complete cleanly");
+    })();
+    return closing;
+  };
+
+  try {
+    const applied = await migrate(pool);
+    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
+
+    app = await buildApp({ config, pool, clock, logger, metrics });
+    const httpServer = app.server;
+    httpServer.on("request", (_request, response: ServerResponse) => {
+      if (draining) return closeWhenAnswered(httpServer, response);
+      inFlight.add(response);
+      response.once("close", () => inFlight.delete(response));
+    });
+    await app.listen({ host: config.host, port: config.port });
+
+    const { signal } = background;
+    if (config.poolMonitoring.enabled) {
+      startPoolMonitor({ pool, intervalMs: config.poolMonitoring.intervalMs, log: logger, signal });
+    }
+    if (config.webhooks.workersEnabled) {
+      const webhookMetrics = createWebhookMetrics(metrics.registry, pool);
+      loops.push(startWebhookRuntime({ config, pool, connectionString: databaseUrl, clock, log: logger, metrics: webhookMetrics, signal }).done);
+    }
+    loops.push(
+      every(IDEMPOTENCY_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging idempotency keys failed"), async () => {
+        const purged = await purgeExpiredIdempotencyKeys(pool, clock.now());
+        if (purged > 0) logger.info(`purged ${purged} expired idempotency key(s)`);
+      }),
+    );
+  } catch (error) {
+    await close().catch(() => undefined);
+    throw error;
+  }
+
+  const { port } = app.server.address() as AddressInfo;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  const where = embedded ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL from DATABASE_URL";
+  logger.info({ url, port }, `Lumenpay is listening on ${url} (${where}); docs at ${url}/docs`);
+  return { url, app, close };
+}
+
+/**
+ * SIGTERM or SIGINT runs `server.close()` and exits 0, or 1 when shutdown failed; a second signal
+ * during shutdown exits 1 at once.
+ */
+export function exitOnSignals(server: RunningServer, logger: Logger, shutdownTimeoutMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} received again; exiting without finishing shutdown`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal} received; shutting down (in-flight requests get up to ${shutdownTimeoutMs} ms)`);
+    server.close().then(
+      () => {
+        logger.info("shutdown complete");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}

@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { migrate, migrationsApplied, readMigrations } from "../src/db/migrate.js";
+import { createPool, type Pool } from "../src/db/pool.js";
+import { createTestDatabase, type TestDatabase } from "./support/db.js";
+
+let db: TestDatabase;
+let pools: Pool[];
+beforeAll(async () => {
+  db = await createTestDatabase({ migrated: false });
+  // Five separate pools stand in for five instances starting at once.
+  pools = Array.from({ length: 5 }, () => createPool(db.url, { ...loadConfig({}).db, poolMin: 0, poolMax: 2 }));
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await db.drop();
+});
+
+describe("migrate", () => {
+  it("applies each migration exactly once when five instances migrate an empty database together", async () => {
+    const shipped = await readMigrations();
+    expect(shipped.length).toBeGreaterThan(0);
+    expect(await migrationsApplied(db.pool).catch(() => false)).toBe(false);
+
+    const results = await Promise.allSettled(pools.map((pool) => migrate(pool)));
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    const applied = results.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
+    // Whichever instance got the lock first did all the work; the others found nothing to do.
+    expect(applied.sort()).toEqual(shipped.map((m) => m.name).sort());
+    expect(results.filter((r) => r.status === "fulfilled" && r.value.length > 0)).toHaveLength(1);
+
+    const { rows } = await db.pool.query<{ version: number; name: string }>("select version, name from schema_migrations order by version");
+    expect(rows).toEqual(shipped.map((m) => ({ version: m.version, name: m.name })));
+    expect(await migrationsApplied(db.pool)).toBe(true);
+    const { rows: tables } = await db.pool.query<{ name: string }>(
+      "select table_name as name from information_schema.tables where table_schema = 'public' and table_name in ('merchants', 'api_keys')",
+    );
+    expect(tables.map((t) => t.name).sort()).toEqual(["api_keys", "merchants"]);
+  });
+
+  it("does nothing when run again", async () => {
+    const before = await db.pool.query("select version, applied_at from schema_migrations order by version");
+    const again = await Promise.all(pools.map((pool) => migrate(pool)));
+    expect(again).toEqual(pools.map(() => []));
+    const after = await db.pool.query("select version, applied_at from schema_migrations order by version");
+    expect(after.rows).toEqual(before.rows);
+  });
+});

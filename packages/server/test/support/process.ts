@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/** The real `lumenpay` entry point, run as the package's `bin` would be. */
+export const LUMENPAY_BIN = fileURLToPath(new URL("../../bin/lumenpay.js", import.meta.url));
+
+/** Only what a test sets (plus PATH and HOME), so a developer's own DATABASE_URL or PORT never leaks in. */
+export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface CliResult extends Exit {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `lumenpay <args>` to completion. */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** Resolves with the first stdout JSON log line matching `match`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  exited: Promise<Exit>;
+  /** Everything written to stderr so far, to explain a failure. */
+  stderr(): string;
+}
+
+/** Starts `lumenpay start` as a real child process; its stdout carries pino's JSON lines. */
+export function startServerProcess(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [LUMENPAY_BIN, "start"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const seen: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    seen.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.match(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  // "close", not "exit": by then every line the process wrote has been read.
+  const exited = new Promise<Exit>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    stderr: () => stderr,
+    waitForLog(match) {
+      const found = seen.find(match);
+      if (found) return Promise.resolve(found);
+      return Promise.race([
+        new Promise<Record<string, unknown>>((resolve) => waiters.push({ match, resolve })),
+        exited.then((exit) => {
+          throw new Error(`lumenpay exited (${exit.code ?? exit.signal}) before the expected log line; stderr: ${stderr}`);
+        }),
+      ]);
+    },
+  };
+}

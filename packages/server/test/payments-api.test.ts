@@ -46,8 +46,13 @@ describe("POST /v1/payments", () => {
       amount: "12.5",
       asset: { code: "USDC", issuer },
       destination: m.merchant.accounts[0],
+      destination_account: m.merchant.accounts[0],
+      muxed_id: null,
       memo_type: "id",
       memo: expect.stringMatching(/^\d{1,20}$/),
+      amount_received: "0",
+      overpaid: false,
+      settlements: [],
       description: "Order 42",
       metadata: { order_id: "42" },
       payment_url: `${t.config.publicBaseUrl}/pay/${p.id}`,
@@ -56,6 +61,8 @@ describe("POST /v1/payments", () => {
       created_at: "2026-03-01T12:00:00.000Z",
       updated_at: "2026-03-01T12:00:00.000Z",
       canceled_at: null,
+      confirmed_at: null,
+      expired_at: null,
     });
     const sep7 = new URLSearchParams(p.sep7_uri.slice("web+stellar:pay?".length));
     expect(Object.fromEntries(sep7)).toEqual({

@@ -6,6 +6,8 @@ export interface Metrics {
   registry: client.Registry;
   httpRequestDuration: client.Histogram<"method" | "route" | "status_class">;
   paymentsCreated: client.Counter<"asset">;
+  paymentsConfirmed: client.Counter<"asset">;
+  paymentConfirmationLatency: client.Histogram;
 }
 
 /** A snapshot of the PostgreSQL pool, shared by the scrape-time gauges and the pool monitor's log lines. */
@@ -54,6 +56,18 @@ export function createMetrics(pool: Pool): Metrics {
       name: "payments_created_total",
       help: "Payments created, by asset (XLM or CODE:ISSUER).",
       labelNames: ["asset"],
+      registers: [registry],
+    }),
+    paymentsConfirmed: new client.Counter({
+      name: "payments_confirmed_total",
+      help: "Payments confirmed by on-chain operations, by asset (XLM or CODE:ISSUER).",
+      labelNames: ["asset"],
+      registers: [registry],
+    }),
+    paymentConfirmationLatency: new client.Histogram({
+      name: "payment_confirmation_latency_seconds",
+      help: "Time from a payment's creation to its confirmation.",
+      buckets: [5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 24 * 3600, 7 * 24 * 3600],
       registers: [registry],
     }),
   };

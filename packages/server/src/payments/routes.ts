@@ -17,6 +17,7 @@ import {
   type PaymentIn,
   type PaymentListQuery,
 } from "./service.js";
+import { paymentVerifyRoutes } from "./verify-routes.js";
 
 const paymentInSchema = {
   type: "object",
@@ -37,6 +38,10 @@ const paymentInSchema = {
       maxLength: 100,
       description: "text: at most 28 UTF-8 bytes; id: decimal 0…18446744073709551615; hash: 64 hex digits.",
     },
+    muxed: {
+      type: "boolean",
+      description: "Have the customer pay an M address (your account plus a generated id) instead of using a memo; give no memo.",
+    },
     description: { type: "string", maxLength: 1000, description: "Shown to the payer (the SEP-7 `msg`, cut to 300 characters)." },
     metadata: {
       type: "object",
@@ -55,11 +60,30 @@ const paymentInSchema = {
   },
 } as const;
 
+const settlementOutSchema = {
+  type: "object",
+  required: ["transaction_hash", "operation_id", "ledger", "closed_at", "amount", "asset", "from", "late"],
+  properties: {
+    transaction_hash: { type: "string" },
+    operation_id: { type: "string", description: "Horizon operation id; each operation settles at most one payment." },
+    ledger: { type: "integer" },
+    closed_at: { type: "string", format: "date-time", description: "Close time of the ledger." },
+    amount: { type: "string", description: "Amount received, a decimal string." },
+    asset: assetSchema,
+    from: { type: "string", description: "Paying account (G…)." },
+    late: {
+      type: "boolean",
+      description: "Arrived after the payment was expired, canceled or already confirmed; not counted in amount_received.",
+    },
+  },
+} as const;
+
 export const paymentOutSchema = {
   type: "object",
   required: [
-    "id", "object", "status", "amount", "asset", "destination", "memo_type", "memo", "description", "metadata",
-    "payment_url", "sep7_uri", "expires_at", "created_at", "updated_at", "canceled_at",
+    "id", "object", "status", "amount", "asset", "destination", "destination_account", "muxed_id", "memo_type", "memo",
+    "amount_received", "overpaid", "settlements", "description", "metadata", "payment_url", "sep7_uri", "expires_at",
+    "created_at", "updated_at", "canceled_at", "confirmed_at", "expired_at",
   ],
   properties: {
     id: { type: "string", example: "pay_3kTMd9Qe0XvB7yLw2nR5sA" },
@@ -67,9 +91,14 @@ export const paymentOutSchema = {
     status: { type: "string", enum: PAYMENT_STATUSES },
     amount: { type: "string", example: "12.5" },
     asset: assetSchema,
-    destination: { type: "string" },
-    memo_type: { type: "string", enum: MEMO_TYPES },
-    memo: { type: "string" },
+    destination: { type: "string", description: "Where the customer pays: the M address of a muxed payment, else the G account." },
+    destination_account: { type: "string", description: "The G account that receives the funds." },
+    muxed_id: { type: ["string", "null"], description: "uint64 id of the M address, as a decimal string; null with a memo." },
+    memo_type: { type: ["string", "null"], enum: [...MEMO_TYPES, null], description: "Null for a muxed payment." },
+    memo: { type: ["string", "null"] },
+    amount_received: { type: "string", description: "Sum of the settlements that are not late, a decimal string.", example: "0" },
+    overpaid: { type: "boolean", description: "amount_received exceeds amount." },
+    settlements: { type: "array", items: settlementOutSchema, description: "On-chain operations that paid this payment." },
     description: { type: ["string", "null"] },
     metadata: { type: "object", additionalProperties: { type: "string" } },
     payment_url: { type: "string", description: "Hosted page where the customer pays." },
@@ -78,6 +107,8 @@ export const paymentOutSchema = {
     created_at: { type: "string", format: "date-time" },
     updated_at: { type: "string", format: "date-time" },
     canceled_at: { type: ["string", "null"], format: "date-time" },
+    confirmed_at: { type: ["string", "null"], format: "date-time" },
+    expired_at: { type: ["string", "null"], format: "date-time" },
   },
 } as const;
 
@@ -129,9 +160,13 @@ async function requireStringMoneyFields(request: FastifyRequest): Promise<void> 
   }
 }
 
-/** `/v1/payments`: create, retrieve, list and cancel payment requests. */
-export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics }) => {
+/** `/v1/payments`: create, retrieve, list, cancel and verify payment requests. */
+export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
+  const { pool, clock, config, metrics } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
+  // Shared by reference with the verify plugin, which lives in its own file.
+  app.addSchema({ $id: "Payment", ...paymentOutSchema });
+  await app.register(paymentVerifyRoutes, deps);
 
   app.post<{ Body: PaymentIn; Headers: IdempotencyHeaders }>(
     "/payments",

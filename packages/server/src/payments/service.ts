@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { Account, MuxedAccount } from "@stellar/stellar-sdk";
 import { recordEvent } from "../events/outbox.js";
 import type { EventType } from "../events/types.js";
 import type { Db } from "../db/pool.js";
@@ -9,7 +11,7 @@ import { assetLabel, assetOut, parseAsset, sameAsset, type AssetIn, type AssetOu
 import { parseMemo, randomIdMemo, type Memo, type MemoType } from "../stellar/memo.js";
 import { sep7PayUri } from "../stellar/sep7.js";
 import * as store from "./store.js";
-import type { Payment, PaymentPosition, PaymentStatus } from "./store.js";
+import type { Payment, PaymentPosition, PaymentStatus, Settlement } from "./store.js";
 
 export const DEFAULT_EXPIRES_IN_S = 3600;
 export const MIN_EXPIRES_IN_S = 60;
@@ -22,9 +24,22 @@ export interface PaymentIn {
   destination?: string;
   memo_type?: MemoType;
   memo?: string;
+  /** Pay an M address with a generated id instead of using a memo. */
+  muxed?: boolean;
   description?: string;
   metadata?: Record<string, string>;
   expires_in?: number;
+}
+
+export interface SettlementOut {
+  transaction_hash: string;
+  operation_id: string;
+  ledger: number;
+  closed_at: string;
+  amount: string;
+  asset: AssetOut;
+  from: string;
+  late: boolean;
 }
 
 export interface PaymentOut {
@@ -33,9 +48,15 @@ export interface PaymentOut {
   status: PaymentStatus;
   amount: string;
   asset: AssetOut;
+  /** What the customer pays: the M address of a muxed payment, else the G account. */
   destination: string;
-  memo_type: MemoType;
-  memo: string;
+  destination_account: string;
+  muxed_id: string | null;
+  memo_type: MemoType | null;
+  memo: string | null;
+  amount_received: string;
+  overpaid: boolean;
+  settlements: SettlementOut[];
   description: string | null;
   metadata: Record<string, string>;
   payment_url: string;
@@ -44,6 +65,8 @@ export interface PaymentOut {
   created_at: string;
   updated_at: string;
   canceled_at: string | null;
+  confirmed_at: string | null;
+  expired_at: string | null;
 }
 
 /** What `paymentOut` needs from the configuration to build links. */
@@ -52,22 +75,49 @@ export interface PaymentLinks {
   networkPassphrase: string;
 }
 
+/** The M address that pays G account `account` with muxed id `id`. */
+export const muxedAddress = (account: string, id: string) => new MuxedAccount(new Account(account, "0"), id).accountId();
+
+/** Never 0: Horizon leaves a zero `to_muxed_id` out of its records. */
+function randomMuxedId(): string {
+  const id = randomBytes(8).readBigUInt64BE();
+  return id === 0n ? randomMuxedId() : id.toString();
+}
+
+const settlementOut = (s: Settlement, p: Payment): SettlementOut => ({
+  transaction_hash: s.transactionHash,
+  operation_id: s.operationId,
+  ledger: s.ledger,
+  closed_at: s.closedAt.toISOString(),
+  amount: formatAmount(s.amountStroops),
+  // Only an exact asset match settles a payment.
+  asset: assetOut(p.asset),
+  from: s.from,
+  late: s.late,
+});
+
 export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
   const amount = formatAmount(p.amountStroops);
+  const destination = p.muxedId === null ? p.destination : muxedAddress(p.destination, p.muxedId);
   return {
     id: p.id,
     object: "payment",
     status: p.status,
     amount,
     asset: assetOut(p.asset),
-    destination: p.destination,
-    memo_type: p.memo.type,
-    memo: p.memo.value,
+    destination,
+    destination_account: p.destination,
+    muxed_id: p.muxedId,
+    memo_type: p.memo?.type ?? null,
+    memo: p.memo?.value ?? null,
+    amount_received: formatAmount(p.amountReceivedStroops),
+    overpaid: p.amountReceivedStroops > p.amountStroops,
+    settlements: p.settlements.map((s) => settlementOut(s, p)),
     description: p.description,
     metadata: p.metadata,
     payment_url: `${links.publicBaseUrl}/pay/${p.id}`,
     sep7_uri: sep7PayUri({
-      destination: p.destination,
+      destination,
       amount,
       asset: p.asset,
       memo: p.memo,
@@ -78,6 +128,8 @@ export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
     created_at: p.createdAt.toISOString(),
     updated_at: p.updatedAt.toISOString(),
     canceled_at: p.canceledAt?.toISOString() ?? null,
+    confirmed_at: p.confirmedAt?.toISOString() ?? null,
+    expired_at: p.expiredAt?.toISOString() ?? null,
   };
 }
 
@@ -86,8 +138,8 @@ function rejectNul(value: string, param: string): void {
   if (value.includes("\u0000")) throw badRequest("invalid_request", "Text must not contain NUL characters.", param);
 }
 
-/** A validated request; `memo` is undefined when one is to be generated. */
-type PaymentFields = Omit<store.NewPayment, "id" | "memo"> & { memo: Memo | undefined };
+/** A validated request; `memo` is undefined when one (or a muxed id) is to be generated. */
+type PaymentFields = Omit<store.NewPayment, "id" | "memo" | "muxedId"> & { memo: Memo | undefined; muxed: boolean };
 
 /** Checks what the schema cannot (amount, asset, destination, memo) against the merchant's settings. */
 function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): PaymentFields {
@@ -104,6 +156,7 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): Payme
     throw badRequest("invalid_memo", "Give memo_type and memo together, or neither.", input.memo === undefined ? "memo" : "memo_type");
   }
   const memo = input.memo_type !== undefined && input.memo !== undefined ? parseMemo(input.memo_type, input.memo, "memo") : undefined;
+  if (input.muxed && memo) throw badRequest("invalid_memo", "A muxed payment is identified by its M address; give no memo.", "memo");
   if (input.description !== undefined) rejectNul(input.description, "description");
   for (const [key, value] of Object.entries(input.metadata ?? {})) {
     rejectNul(key, "metadata");
@@ -115,6 +168,7 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): Payme
     asset,
     destination,
     memo,
+    muxed: input.muxed ?? false,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
     expiresAt: new Date(now.getTime() + (input.expires_in ?? DEFAULT_EXPIRES_IN_S) * 1000),
@@ -126,13 +180,14 @@ const GENERATED_MEMO_ATTEMPTS = 5;
 
 /**
  * Creates a pending payment inside the caller's transaction `tx`, so the caller can write other
- * rows (an outbox event, the idempotency record) atomically with it. A generated id memo is
- * retried on the rare collision; a memo the merchant chose that is already open is a 409.
+ * rows (an outbox event, the idempotency record) atomically with it. A generated id memo or muxed
+ * id is retried on the rare collision; a memo the merchant chose that is already open is a 409.
  */
 export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn, now: Date, links: PaymentLinks): Promise<Payment> {
-  const fields = validatePayment(merchant, input, now);
+  const { muxed, ...fields } = validatePayment(merchant, input, now);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
-    const payment = await store.insertPayment(tx, { ...fields, id: newId("pay"), memo: fields.memo ?? randomIdMemo() });
+    const identity = muxed ? { muxedId: randomMuxedId(), memo: null } : { muxedId: null, memo: fields.memo ?? randomIdMemo() };
+    const payment = await store.insertPayment(tx, { ...fields, ...identity, id: newId("pay") });
     if (payment) {
       await recordPaymentEvent(tx, payment, "payment.created", now, links);
       return payment;
@@ -141,7 +196,7 @@ export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
     }
   }
-  throw new Error(`no free id memo after ${GENERATED_MEMO_ATTEMPTS} attempts for ${fields.destination}`);
+  throw new Error(`no free id memo or muxed id after ${GENERATED_MEMO_ATTEMPTS} attempts for ${fields.destination}`);
 }
 
 /** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`). */

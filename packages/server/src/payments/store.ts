@@ -5,20 +5,49 @@ import type { Memo, MemoType } from "../stellar/memo.js";
 export const PAYMENT_STATUSES = ["pending", "partially_paid", "confirmed", "expired", "canceled"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/** An on-chain operation that paid (or, when `late`, arrived for) a payment. */
+export interface Settlement {
+  operationId: string;
+  transactionHash: string;
+  ledger: number;
+  closedAt: Date;
+  amountStroops: bigint;
+  from: string;
+  late: boolean;
+}
+
 export interface Payment {
   id: string;
   merchantId: string;
   status: PaymentStatus;
   amountStroops: bigint;
   asset: Asset;
+  /** The G account paid; with `muxedId` the customer pays its M address instead. */
   destination: string;
-  memo: Memo;
+  muxedId: string | null;
+  /** Null exactly when `muxedId` is set. */
+  memo: Memo | null;
+  /** What the settlements that are not late add up to. */
+  amountReceivedStroops: bigint;
   description: string | null;
   metadata: Record<string, string>;
   expiresAt: Date;
   canceledAt: Date | null;
+  confirmedAt: Date | null;
+  expiredAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  settlements: Settlement[];
+}
+
+interface SettlementJson {
+  operation_id: string;
+  transaction_hash: string;
+  ledger: number;
+  closed_at: string;
+  amount_stroops: string;
+  from_account: string;
+  late: boolean;
 }
 
 interface PaymentRow {
@@ -29,15 +58,28 @@ interface PaymentRow {
   asset_code: string;
   asset_issuer: string | null;
   destination: string;
-  memo_type: MemoType;
-  memo: string;
+  muxed_id: string | null;
+  memo_type: MemoType | null;
+  memo: string | null;
+  amount_received_stroops: string;
   description: string | null;
   metadata: Record<string, string>;
   expires_at: Date;
   canceled_at: Date | null;
+  confirmed_at: Date | null;
+  expired_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  settlements: SettlementJson[];
 }
+
+/** A payment row with its settlements; bigints are cast to text because JSON numbers are floats. */
+const COLUMNS = `payments.*, (
+  select coalesce(json_agg(json_build_object(
+    'operation_id', s.operation_id::text, 'transaction_hash', s.transaction_hash, 'ledger', s.ledger,
+    'closed_at', s.closed_at, 'amount_stroops', s.amount_stroops::text, 'from_account', s.from_account, 'late', s.late
+  ) order by s.operation_id), '[]'::json)
+  from payment_settlements s where s.payment_id = payments.id) as settlements`;
 
 const toPayment = (r: PaymentRow): Payment => ({
   id: r.id,
@@ -46,28 +88,45 @@ const toPayment = (r: PaymentRow): Payment => ({
   amountStroops: BigInt(r.amount_stroops),
   asset: { code: r.asset_code, issuer: r.asset_issuer },
   destination: r.destination,
-  memo: { type: r.memo_type, value: r.memo },
+  muxedId: r.muxed_id,
+  memo: r.memo_type !== null && r.memo !== null ? { type: r.memo_type, value: r.memo } : null,
+  amountReceivedStroops: BigInt(r.amount_received_stroops),
   description: r.description,
   metadata: r.metadata,
   expiresAt: r.expires_at,
   canceledAt: r.canceled_at,
+  confirmedAt: r.confirmed_at,
+  expiredAt: r.expired_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  settlements: r.settlements.map((s) => ({
+    operationId: s.operation_id,
+    transactionHash: s.transaction_hash,
+    ledger: s.ledger,
+    closedAt: new Date(s.closed_at),
+    amountStroops: BigInt(s.amount_stroops),
+    from: s.from_account,
+    late: s.late,
+  })),
 });
 
-export type NewPayment = Omit<Payment, "status" | "canceledAt" | "updatedAt">;
+export type NewPayment = Omit<
+  Payment,
+  "status" | "amountReceivedStroops" | "canceledAt" | "confirmedAt" | "expiredAt" | "updatedAt" | "settlements"
+>;
 
 /**
  * Inserts a pending payment; `undefined` when another open payment already uses this destination
- * and memo (`on conflict do nothing` keeps the caller's transaction usable for a retry).
+ * and memo, or the muxed id is taken (`on conflict do nothing` keeps the caller's transaction
+ * usable for a retry).
  */
 export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | undefined> {
   const { rows } = await db.query<PaymentRow>(
-    `insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, memo_type, memo,
+    `insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
        description, metadata, expires_at, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-     on conflict (destination, memo_type, memo) where status in ('pending', 'partially_paid') do nothing
-     returning *`,
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+     on conflict do nothing
+     returning ${COLUMNS}`,
     [
       p.id,
       p.merchantId,
@@ -75,8 +134,9 @@ export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | un
       p.asset.code,
       p.asset.issuer,
       p.destination,
-      p.memo.type,
-      p.memo.value,
+      p.muxedId,
+      p.memo?.type ?? null,
+      p.memo?.value ?? null,
       p.description,
       JSON.stringify(p.metadata),
       p.expiresAt,
@@ -89,7 +149,7 @@ export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | un
 /** One merchant's payment; another merchant's id reads as absent. `forUpdate` locks the row. */
 export async function getPayment(db: Db, merchantId: string, id: string, { forUpdate = false } = {}): Promise<Payment | undefined> {
   const { rows } = await db.query<PaymentRow>(
-    `select * from payments where id = $1 and merchant_id = $2${forUpdate ? " for update" : ""}`,
+    `select ${COLUMNS} from payments where id = $1 and merchant_id = $2${forUpdate ? " for update" : ""}`,
     [id, merchantId],
   );
   return rows[0] && toPayment(rows[0]);
@@ -97,7 +157,7 @@ export async function getPayment(db: Db, merchantId: string, id: string, { forUp
 
 export async function setPaymentCanceled(db: Db, id: string, now: Date): Promise<Payment> {
   const { rows } = await db.query<PaymentRow>(
-    "update payments set status = 'canceled', canceled_at = $2, updated_at = $2 where id = $1 returning *",
+    `update payments set status = 'canceled', canceled_at = $2, updated_at = $2 where id = $1 returning ${COLUMNS}`,
     [id, now],
   );
   return toPayment(rows[0]!);
@@ -121,7 +181,7 @@ export interface PaymentFilter {
 /** Newest first (`created_at desc, id desc`, served by payments_merchant_created_idx). */
 export async function listPayments(db: Db, f: PaymentFilter): Promise<Payment[]> {
   const { rows } = await db.query<PaymentRow>(
-    `select * from payments
+    `select ${COLUMNS} from payments
      where merchant_id = $1
        and ($2::text is null or status = $2)
        and ($3::timestamptz is null or created_at >= $3)
@@ -130,6 +190,71 @@ export async function listPayments(db: Db, f: PaymentFilter): Promise<Payment[]>
      order by created_at desc, id desc
      limit $7`,
     [f.merchantId, f.status ?? null, f.createdGte ?? null, f.createdLte ?? null, f.after?.createdAt ?? null, f.after?.id ?? null, f.limit],
+  );
+  return rows.map(toPayment);
+}
+
+/** What an on-chain operation names a payment by: the account paid, and a muxed id or a memo. */
+export interface PaymentKey {
+  destination: string;
+  muxedId: string | null;
+  memo: Memo | null;
+}
+
+/**
+ * The payment an operation belongs to, locked (`for update`) so that instances applying operations
+ * to one payment serialize. A muxed id beats a memo; an open payment beats a closed one, then the newest.
+ */
+export async function lockPaymentByKey(db: Db, key: PaymentKey): Promise<Payment | undefined> {
+  const { rows } = await db.query<PaymentRow>(
+    `select ${COLUMNS} from payments
+     where destination = $1 and (muxed_id = $2 or (memo_type = $3 and memo = $4))
+     order by muxed_id is not null desc, status in ('pending', 'partially_paid') desc, created_at desc, id desc
+     limit 1
+     for update`,
+    [key.destination, key.muxedId, key.memo?.type ?? null, key.memo?.value ?? null],
+  );
+  return rows[0] && toPayment(rows[0]);
+}
+
+/** False when the operation was already recorded: each operation settles at most one payment, once. */
+export async function insertSettlement(db: Db, paymentId: string, s: Settlement, now: Date): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `insert into payment_settlements
+       (operation_id, payment_id, transaction_hash, ledger, closed_at, amount_stroops, from_account, late, created_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     on conflict (operation_id) do nothing`,
+    [s.operationId, paymentId, s.transactionHash, s.ledger, s.closedAt, s.amountStroops.toString(), s.from, s.late, now],
+  );
+  return rowCount === 1;
+}
+
+/** Writes the outcome of a settlement; `confirmedAt` is kept once set. */
+export async function setPaymentReceived(
+  db: Db,
+  id: string,
+  f: { status: PaymentStatus; amountReceivedStroops: bigint; confirmedAt: Date | null; now: Date },
+): Promise<Payment> {
+  const { rows } = await db.query<PaymentRow>(
+    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = coalesce(confirmed_at, $4), updated_at = $5
+     where id = $1 returning ${COLUMNS}`,
+    [id, f.status, f.amountReceivedStroops.toString(), f.confirmedAt, f.now],
+  );
+  return toPayment(rows[0]!);
+}
+
+/**
+ * Expires up to `limit` open payments past `expires_at`, oldest first. Rows another transaction
+ * holds (a settlement being applied) are skipped, so expiry never waits on nor overrides it.
+ */
+export async function expireDue(db: Db, now: Date, limit: number): Promise<Payment[]> {
+  const { rows } = await db.query<PaymentRow>(
+    `update payments set status = 'expired', expired_at = $1, updated_at = $1
+     where id in (
+       select id from payments where status in ('pending', 'partially_paid') and expires_at <= $1
+       order by expires_at limit $2 for update skip locked)
+     returning ${COLUMNS}`,
+    [now, limit],
   );
   return rows.map(toPayment);
 }

@@ -51,3 +51,40 @@ export function parseMemo(type: MemoType, value: string, param: string): Memo {
 export function randomIdMemo(): Memo {
   return { type: "id", value: randomBytes(8).readBigUInt64BE().toString() };
 }
+
+/** A transaction memo as Horizon renders it (`memo_type`, `memo`, `memo_bytes`). */
+export interface HorizonMemo {
+  memo_type: string;
+  memo?: string;
+  memo_bytes?: string;
+}
+
+/**
+ * The canonical form of a transaction's memo, comparing bytes rather than Horizon's strings: text
+ * from `memo_bytes` (its `memo` is lossy for invalid UTF-8), hash and return decoded from base64.
+ * A return memo carries 32 bytes like a hash memo, and a customer who picked the wrong type still
+ * sent the payment's bytes, so it reads as a hash memo. `null` for no memo, `undefined` for a memo
+ * no payment can carry (invalid UTF-8, NUL, wrong length).
+ */
+export function memoFromHorizon(m: HorizonMemo): Memo | null | undefined {
+  switch (m.memo_type) {
+    case "none":
+      return null;
+    case "text": {
+      const bytes = m.memo_bytes !== undefined ? Buffer.from(m.memo_bytes, "base64") : Buffer.from(m.memo ?? "", "utf8");
+      const value = bytes.toString("utf8");
+      // A round trip that changes the bytes means invalid UTF-8, which no stored text memo can equal.
+      if (!Buffer.from(value, "utf8").equals(bytes) || value.includes("\u0000") || bytes.length === 0) return undefined;
+      return { type: "text", value };
+    }
+    case "id":
+      return m.memo !== undefined && /^\d{1,20}$/.test(m.memo) ? { type: "id", value: BigInt(m.memo).toString() } : undefined;
+    case "hash":
+    case "return": {
+      const bytes = Buffer.from(m.memo ?? "", "base64");
+      return bytes.length === 32 ? { type: "hash", value: bytes.toString("hex") } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}

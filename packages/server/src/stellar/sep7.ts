@@ -8,7 +8,8 @@ export interface PayRequest {
   /** Canonical decimal amount, e.g. "12.5". */
   amount: string;
   asset: Asset;
-  memo: Memo;
+  /** Null when the destination is an M address, which identifies the payment by itself. */
+  memo: Memo | null;
   /** Shown by the wallet, never put on-chain; cut to the spec's 300 characters. */
   msg?: string | null;
   networkPassphrase: string;
@@ -42,9 +43,12 @@ export function sep7PayUri(request: PayRequest): string {
   if (request.asset.issuer !== null) {
     params.push(["asset_code", request.asset.code], ["asset_issuer", request.asset.issuer]);
   }
-  // Hash memos travel base64-encoded (then percent-encoded); text and id memos as they are.
-  const memo = request.memo.type === "hash" ? Buffer.from(request.memo.value, "hex").toString("base64") : request.memo.value;
-  params.push(["memo", memo], ["memo_type", MEMO_TYPES[request.memo.type]]);
+  if (request.memo) {
+    // Hash memos travel base64-encoded (then percent-encoded); text and id memos as they are.
+    const { type, value } = request.memo;
+    const memo = type === "hash" ? Buffer.from(value, "hex").toString("base64") : value;
+    params.push(["memo", memo], ["memo_type", MEMO_TYPES[type]]);
+  }
   if (request.msg) params.push(["msg", truncate(request.msg, SEP7_MSG_MAX_LENGTH)]);
   if (request.networkPassphrase !== Networks.PUBLIC) params.push(["network_passphrase", request.networkPassphrase]);
   return `web+stellar:pay?${params.map(([k, v]) => `${k}=${percentEncode(v)}`).join("&")}`;

@@ -1,0 +1,27 @@
+import { transaction, type Pool } from "../db/pool.js";
+import { recordPaymentEvent, type PaymentLinks } from "./service.js";
+import * as store from "./store.js";
+
+export const EXPIRY_BATCH_SIZE = 100;
+
+/**
+ * Moves open payments past `expires_at` to `expired`, writing `payment.expired`, in batches of
+ * `limit`: each batch's status changes and their events commit together, and a crash loses at most
+ * the batch in flight (it is retried on the next run). Returns how many payments expired.
+ *
+ * Partially paid payments expire too: the customer had the same window, and leaving them open
+ * would hold their memo forever. What arrived stays in `amount_received` and `settlements`, so the
+ * merchant can refund or accept it; anything arriving later is recorded as a late payment.
+ */
+export async function expireDuePayments(db: Pool, now: Date, links: PaymentLinks, limit = EXPIRY_BATCH_SIZE): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const expired = await transaction(db, async (tx) => {
+      const payments = await store.expireDue(tx, now, limit);
+      for (const payment of payments) await recordPaymentEvent(tx, payment, "payment.expired", now, links);
+      return payments.length;
+    });
+    total += expired;
+    if (expired < limit) return total;
+  }
+}

@@ -7,6 +7,7 @@ import { merchantRoutes } from "./merchants/routes.js";
 import { paymentRoutes } from "./payments/routes.js";
 import { metricsRoutes } from "./metrics/routes.js";
 import { sep1Routes } from "./sep1/routes.js";
+import { paymentPageRoutes } from "./payments/page.js";
 import { eventRoutes } from "./events/routes.js";
 import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
 import { deliveryRoutes } from "./webhooks/delivery-routes.js";
@@ -17,6 +18,7 @@ export type RouteDeps = AppDeps & { metrics: Metrics };
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(sep1Routes, deps);
+  await app.register(paymentPageRoutes, deps);
   await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.config.metricsToken });
 
   await app.register(async (v1) => {

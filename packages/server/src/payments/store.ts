@@ -155,6 +155,12 @@ export async function getPayment(db: Db, merchantId: string, id: string, { forUp
   return rows[0] && toPayment(rows[0]);
 }
 
+/** For the public payment page, which knows only the id (unguessable, like the link it is in). */
+export async function findPayment(db: Db, id: string): Promise<Payment | undefined> {
+  const { rows } = await db.query<PaymentRow>(`select ${COLUMNS} from payments where id = $1`, [id]);
+  return rows[0] && toPayment(rows[0]);
+}
+
 export async function setPaymentCanceled(db: Db, id: string, now: Date): Promise<Payment> {
   const { rows } = await db.query<PaymentRow>(
     `update payments set status = 'canceled', canceled_at = $2, updated_at = $2 where id = $1 returning ${COLUMNS}`,

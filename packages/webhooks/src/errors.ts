@@ -1,7 +1,8 @@
 /**
- * Every reason `Webhook.verify` rejects a request. Catch this one class and answer 400; the
- * subclasses exist for logging and tests. Misuse of the API (no secrets, an empty secret) throws
- * `TypeError` instead, so a configuration bug is never mistaken for a forged request.
+ * Every reason `Webhook.verify` rejects a request. Catch this one class and refuse the request
+ * (the router answers 401, or 400 for an `InvalidPayloadError`); the subclasses exist for logging
+ * and tests. Misuse of the API (no secrets, an empty secret) throws `TypeError` instead, so a
+ * configuration bug is never mistaken for a forged request.
  */
 export class WebhookVerificationError extends Error {
   override name = "WebhookVerificationError";
@@ -65,7 +66,33 @@ export class PayloadNotRawError extends WebhookVerificationError {
         "Signatures cover the exact bytes sent, so a parsed and re-serialized body cannot be verified. " +
         "Read the raw body instead: express.raw({ type: \"application/json\" }) on this route in Express, " +
         "`await request.text()` with Fetch (Workers, Deno, Bun, Hono, Next.js), " +
-        "or a content-type parser with parseAs: \"buffer\" in Fastify.",
+        "or a content-type parser with parseAs: \"buffer\" in Fastify. " +
+        "The SDK's adapters (nodeHandler, expressHandler, fastifyPlugin, fetchHandler) read the raw body for you.",
     );
+  }
+}
+
+/**
+ * The signature is valid but the body is not a Lumenpay event (not JSON, or no `id` and `type`).
+ * Lumenpay signed it, so this is a bug to report rather than a forgery: the router answers 400.
+ */
+export class InvalidPayloadError extends WebhookVerificationError {
+  override name = "InvalidPayloadError";
+}
+
+/**
+ * Throw this from an event handler when trying again cannot help (the order it names does not
+ * exist, say): the router stops its in-request retries at once. The delivery still fails with a
+ * 5xx, so Lumenpay retries later and the event is not silently acknowledged.
+ */
+export class NonRetryableError extends Error {
+  override name = "NonRetryableError";
+}
+
+/** A handler ran past its `timeoutMs`; its `signal` was aborted. */
+export class HandlerTimeoutError extends Error {
+  override name = "HandlerTimeoutError";
+  constructor(readonly timeoutMs: number) {
+    super(`Webhook handler did not finish within ${timeoutMs} ms`);
   }
 }

@@ -1,17 +1,26 @@
 import type { KeyObject, webcrypto } from "node:crypto";
 import {
+  InvalidPayloadError,
   MalformedHeaderError,
   MissingHeaderError,
   NoMatchingSignatureError,
   PayloadNotRawError,
   TimestampTooNewError,
   TimestampTooOldError,
-  WebhookVerificationError,
 } from "./errors.js";
 import { concat, fromBase64, fromHex, isDefined, timingSafeEqual, toBase64, toHex } from "./bytes.js";
 import { decodeStellarPublicKey, encodeStellarPublicKey, seedBytes } from "./strkey.js";
 
 export * from "./errors.js";
+export * from "./events.js";
+export * from "./replay.js";
+export { createRouter, DEFAULT_RETRY_DELAYS_MS } from "./router.js";
+export type { Handler, HandlerContext, HandlerOptions, Router, RouterOptions, RouterRequest, RouterResponse } from "./router.js";
+export { DEFAULT_BODY_LIMIT, type AdapterOptions } from "./adapters/http.js";
+export { nodeHandler } from "./adapters/node.js";
+export { expressHandler } from "./adapters/express.js";
+export { fastifyPlugin, type FastifyInstanceLike, type FastifyPluginOptions, type FastifyReplyLike } from "./adapters/fastify.js";
+export { fetchHandler } from "./adapters/fetch.js";
 export { decodeStellarPublicKey } from "./strkey.js";
 
 /** A Lumenpay webhook event, exactly as delivered in the request body. */
@@ -291,12 +300,17 @@ function rawBodyBytes(rawBody: unknown): Uint8Array {
 function parseEvent<T>(body: Uint8Array): WebhookEvent<T> {
   let event: unknown;
   try {
-    event = JSON.parse(new TextDecoder().decode(body));
+    // fatal: invalid UTF-8 is a malformed payload, not text to repair with U+FFFD.
+    event = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
   } catch {
-    throw new WebhookVerificationError("Webhook payload is not valid JSON");
+    throw new InvalidPayloadError("Webhook payload is not valid JSON");
   }
   if (typeof event !== "object" || event === null || Array.isArray(event)) {
-    throw new WebhookVerificationError("Webhook payload is not a JSON object");
+    throw new InvalidPayloadError("Webhook payload is not a JSON object");
+  }
+  const { id, type } = event as Record<string, unknown>;
+  if (typeof id !== "string" || typeof type !== "string") {
+    throw new InvalidPayloadError("Webhook payload has no string id and type");
   }
   return event as WebhookEvent<T>;
 }

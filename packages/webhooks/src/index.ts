@@ -85,12 +85,25 @@ const PKCS8_ED25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0
 const SPKI_ED25519_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00);
 const encoder = new TextEncoder();
 
-// node:crypto is synchronous and faster than Web Crypto. getBuiltinModule loads it without a static
-// import, so this module still loads where it is absent and verification falls back to Web Crypto.
-const node =
-  typeof process !== "undefined" && typeof process.getBuiltinModule === "function"
-    ? { crypto: process.getBuiltinModule("node:crypto"), Buffer: process.getBuiltinModule("node:buffer").Buffer }
-    : undefined;
+// node:crypto is synchronous and faster than Web Crypto. It is loaded without a static import, so
+// this module still loads where it is absent (Workers without nodejs_compat) and verification falls
+// back to Web Crypto. getBuiltinModule (Node >= 20.16) is synchronous; older Node (18) and Deno/Bun
+// get a dynamic import whose specifier is a variable, so bundlers do not try to resolve it.
+async function loadNodeModules() {
+  if (typeof process === "undefined") return undefined;
+  if (typeof process.getBuiltinModule === "function") {
+    return { crypto: process.getBuiltinModule("node:crypto"), Buffer: process.getBuiltinModule("node:buffer").Buffer };
+  }
+  try {
+    const [crypto, buffer] = await Promise.all(
+      ["node:crypto", "node:buffer"].map((specifier) => import(specifier)),
+    );
+    return { crypto: crypto as typeof import("node:crypto"), Buffer: (buffer as typeof import("node:buffer")).Buffer };
+  } catch {
+    return undefined;
+  }
+}
+const node = await loadNodeModules();
 type NodeModules = NonNullable<typeof node>;
 
 function requireNode(what: string): NodeModules {

@@ -1,0 +1,22 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const sdk = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+
+describe("on Node releases without process.getBuiltinModule (Node 18)", () => {
+  it("still loads node:crypto, signs and verifies", () => {
+    // A fresh process whose getBuiltinModule is removed before the SDK loads, as on Node 18.
+    const script = `
+      delete process.getBuiltinModule;
+      const { Webhook, generateTestHeaders } = await import(${JSON.stringify(sdk)});
+      const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+      const payload = JSON.stringify({ id: "evt_1", type: "webhook.test", created_at: "", api_version: "", data: { object: {} } });
+      const headers = generateTestHeaders({ payload, secret });
+      const event = await new Webhook({ secrets: [secret] }).verify(payload, headers);
+      console.log(typeof process.getBuiltinModule, event.id);
+    `;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(out.trim()).toBe("undefined evt_1");
+  });
+});

@@ -18,7 +18,8 @@ export interface LoadRequest {
   expectStatus: number;
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
+/** The `p`th percentile of ascending `sorted` (nearest rank). */
+export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
 
 /** Closed-loop load: `connections` clients each send the next request as soon as one completes. */
 export async function load(origin: string, req: LoadRequest, { connections = 32, durationMs = 5000, warmupMs = 1000 } = {}): Promise<LoadResult> {

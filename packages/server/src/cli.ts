@@ -3,17 +3,18 @@ import { ConfigError, loadConfig } from "./config.js";
 import { HttpError } from "./http/errors.js";
 import { createLogger } from "./logger.js";
 import { exitOnSignals, startServer } from "./server.js";
-import { commandUsage, usageLine, UsageError, type Command } from "./cli/args.js";
+import { commandUsage, stringValue, usageLine, UsageError, type Command } from "./cli/args.js";
 import { withDatabase } from "./cli/database.js";
 import { keysCreate, keysRevoke, keysRotate } from "./cli/keys.js";
 import { merchantsCreate, merchantsList } from "./cli/merchants.js";
+import { simulatePay } from "./cli/simulate.js";
 
 const start: Command = {
   name: "start",
   summary: "Run the API server (with an embedded PostgreSQL in LUMENPAY_DATA_DIR unless DATABASE_URL is set).",
-  synopsis: "",
-  optionHelp: [],
-  options: {},
+  synopsis: "[--network testnet|public|custom|local]",
+  optionHelp: ["  --network NAME           overrides STELLAR_NETWORK; local runs a local Stellar network and its Horizon in-process"],
+  options: { network: { type: "string" } },
   async run({ config }) {
     const logger = createLogger(config.logLevel);
     const server = await startServer({ config, logger });
@@ -33,7 +34,7 @@ const migrateCommand: Command = {
   },
 };
 
-const COMMANDS = [start, migrateCommand, merchantsCreate, merchantsList, keysCreate, keysRevoke, keysRotate];
+const COMMANDS = [start, migrateCommand, merchantsCreate, merchantsList, keysCreate, keysRevoke, keysRotate, simulatePay];
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]));
 
 function usage(commands = COMMANDS): string {
@@ -47,6 +48,9 @@ function usage(commands = COMMANDS): string {
     "Configuration comes from the environment (see .env.example).",
   ].join("\n");
 }
+
+/** Options that stand for an environment variable and win over it, so the configuration is still validated in one place. */
+const OPTION_ENV: Record<string, string> = { network: "STELLAR_NETWORK" };
 
 /** Service errors name API fields; on the command line the user typed flags. */
 const PARAM_FLAGS: Record<string, string> = {
@@ -109,7 +113,11 @@ async function main(argv: string[]): Promise<number | undefined> {
         expected === 0 ? `unexpected argument "${positionals[0]}"` : `expected ${command.positionals?.name}, got ${positionals.length} argument(s)`,
       );
     }
-    const config = loadConfig(process.env);
+    const overrides = Object.entries(OPTION_ENV).flatMap(([option, name]) => {
+      const value = stringValue(values, option);
+      return value === undefined ? [] : [[name, value]];
+    });
+    const config = loadConfig({ ...process.env, ...Object.fromEntries(overrides) });
     await command.run({ values, positionals, config, print: out });
     return command === start ? undefined : 0;
   } catch (error) {

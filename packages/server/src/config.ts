@@ -19,9 +19,17 @@ export interface Config {
   /** Where the embedded PostgreSQL keeps its data (and where the CLI finds a running one). */
   dataDir: string;
   stellar: {
-    network: "testnet" | "public" | "custom";
+    /** `local` runs a local Horizon in-process (see `localHorizon`); `start` then sets horizonUrl to where it listens. */
+    network: "testnet" | "public" | "custom" | "local";
     networkPassphrase: string;
     horizonUrl: string;
+  };
+  /** The local network run with STELLAR_NETWORK=local (`lumenpay start --network local`). */
+  localHorizon: {
+    /** Port of its Horizon on 127.0.0.1; 0 picks a free one. */
+    port: number;
+    /** How often it closes a ledger. */
+    ledgerCloseMs: number;
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   db: {
@@ -43,6 +51,11 @@ export interface Config {
     allowHttp: boolean;
     /** Whole-request timeout for one delivery attempt. */
     timeoutMs: number;
+    /**
+     * How long a claimed delivery stays locked to its worker: a dead worker's deliveries go back to
+     * the queue after it. At least twice `timeoutMs`, so a live worker never loses one mid-attempt.
+     */
+    leaseMs: number;
     /** Delays after the first attempt; its length + 1 is the number of attempts. */
     retryScheduleMs: number[];
     /** An endpoint failing continuously this long is disabled. */
@@ -177,10 +190,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const r = new Reader(env);
   const port = r.int("PORT", 4000, { min: 0, max: 65535 });
 
-  const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom"] as const, "testnet");
+  const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom", "local"] as const, "testnet");
   const customPassphrase = r.raw("STELLAR_NETWORK_PASSPHRASE");
   const horizonUrl = r.url("HORIZON_URL", undefined, ["http:", "https:"]);
-  let networkPassphrase: string = network === "public" ? Networks.PUBLIC : Networks.TESTNET;
+  const localHorizonPort = r.int("LOCAL_HORIZON_PORT", 8000, { max: 65535 });
+  let networkPassphrase: string = network === "public" ? Networks.PUBLIC : network === "local" ? Networks.STANDALONE : Networks.TESTNET;
+  if (network === "local" && horizonUrl) r.problems.push("HORIZON_URL is not allowed with STELLAR_NETWORK=local (Lumenpay runs the local Horizon itself)");
   if (network === "custom") {
     if (!customPassphrase) r.problems.push("STELLAR_NETWORK_PASSPHRASE is required when STELLAR_NETWORK=custom");
     if (!horizonUrl) r.problems.push("HORIZON_URL is required when STELLAR_NETWORK=custom");
@@ -203,6 +218,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     }
   }
 
+  const webhookTimeoutMs = r.int("WEBHOOK_TIMEOUT_MS", 15_000, { min: 100, max: 120_000 });
+  const webhookLeaseMs = r.int("WEBHOOK_LEASE_MS", webhookTimeoutMs * 2 + 30_000, { min: 1 });
+  if (webhookLeaseMs < webhookTimeoutMs * 2) {
+    r.problems.push(`WEBHOOK_LEASE_MS (${webhookLeaseMs}) must be at least twice WEBHOOK_TIMEOUT_MS (${webhookTimeoutMs})`);
+  }
+
   const config: Config = {
     port,
     host: r.raw("HOST") ?? "127.0.0.1",
@@ -212,7 +233,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     stellar: {
       network,
       networkPassphrase,
-      horizonUrl: horizonUrl ?? (network === "custom" ? "" : HORIZON_URLS[network]),
+      horizonUrl:
+        network === "local" ? `http://127.0.0.1:${localHorizonPort}` : (horizonUrl ?? (network === "custom" ? "" : HORIZON_URLS[network])),
+    },
+    localHorizon: {
+      port: localHorizonPort,
+      ledgerCloseMs: r.int("LOCAL_HORIZON_LEDGER_CLOSE_MS", 1000, { min: 10, max: 60_000 }),
     },
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     db: {
@@ -231,7 +257,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     webhookSigningSeed: signingSeed,
     webhooks: {
       allowHttp: r.bool("WEBHOOK_ALLOW_HTTP", false),
-      timeoutMs: r.int("WEBHOOK_TIMEOUT_MS", 15_000, { min: 100, max: 120_000 }),
+      timeoutMs: webhookTimeoutMs,
+      leaseMs: webhookLeaseMs,
       retryScheduleMs: r.retrySchedule("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE_MS),
       disableAfterHours: r.int("WEBHOOK_DISABLE_AFTER_HOURS", 120, { min: 1 }),
       secretRotationGraceHours: r.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 30 }),

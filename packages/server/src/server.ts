@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp } from "./app.js";
+import { startLocalNetwork, type RunningLocalNetwork } from "./cli/network.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { migrate } from "./db/migrate.js";
@@ -14,8 +15,13 @@ import { startPoolMonitor } from "./metrics/monitor.js";
 import { createMetrics } from "./metrics/registry.js";
 import { createWebhookMetrics } from "./webhooks/metrics.js";
 import { startWebhookRuntime } from "./webhooks/runtime.js";
+import { expireDuePayments } from "./payments/expiry.js";
+import { applyPaymentRecord, observeSettlement } from "./payments/settlement.js";
+import { startPaymentIngestion } from "./stellar/ingest.js";
 
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+// Pending payments become expired within this long of expires_at.
+const PAYMENT_EXPIRY_INTERVAL_MS = 5_000;
 
 export interface RunningServer {
   /** Where the API listens, with the real port (PORT=0 picks a free one). */
@@ -46,10 +52,11 @@ function closeWhenAnswered(httpServer: Server, response: ServerResponse): void {
 
 /**
  * Opens the database (DATABASE_URL, or the embedded PostgreSQL in `config.dataDir`), migrates it,
- * listens and starts the background loops. `close()` shuts down in order: stop accepting
- * connections and let in-flight requests finish (force-closing what is left after
- * `config.shutdownTimeoutMs`), abort the background loops and wait for them, end the pool, stop
- * the embedded database. A failed start undoes itself the same way.
+ * starts the local Horizon when `config.stellar.network` is `local`, listens and starts the
+ * background loops. `close()` shuts down in order: stop accepting connections and let in-flight
+ * requests finish (force-closing what is left after `config.shutdownTimeoutMs`), abort the
+ * background loops and wait for them, stop the local Horizon, end the pool, stop the embedded
+ * database. A failed start undoes itself the same way.
  */
 export async function startServer({
   config,
@@ -75,6 +82,7 @@ export async function startServer({
   const inFlight = new Set<ServerResponse>();
   let draining = false;
   let app: FastifyInstance | undefined;
+  let localNetwork: RunningLocalNetwork | undefined;
 
   async function drainHttp(): Promise<void> {
     if (!app) return;
@@ -101,6 +109,7 @@ export async function startServer({
         return Promise.all(loops);
       },
     ],
+    ["local Horizon", async () => localNetwork?.close()],
     ["database pool", () => pool.end()],
     ["embedded PostgreSQL", async () => embedded?.stop()],
   ];
@@ -123,6 +132,11 @@ export async function startServer({
   };
 
   try {
+    if (config.stellar.network === "local") {
+      localNetwork = await startLocalNetwork(config, logger);
+      // Payment links and stellar.toml must name the port it really got (LOCAL_HORIZON_PORT=0 picks one).
+      config = { ...config, stellar: { ...config.stellar, horizonUrl: localNetwork.url } };
+    }
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
 
@@ -143,6 +157,26 @@ export async function startServer({
       const webhookMetrics = createWebhookMetrics(metrics.registry, pool);
       loops.push(startWebhookRuntime({ config, pool, connectionString: databaseUrl, clock, log: logger, metrics: webhookMetrics, signal }).done);
     }
+    loops.push(
+      startPaymentIngestion({
+        config,
+        pool,
+        connectionString: databaseUrl,
+        clock,
+        log: logger,
+        metrics,
+        signal,
+        apply: applyPaymentRecord,
+        observe: (outcome) => observeSettlement(metrics, outcome),
+      }).done,
+    );
+    const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
+    loops.push(
+      every(PAYMENT_EXPIRY_INTERVAL_MS, signal, (err) => logger.error({ err }, "expiring payments failed"), async () => {
+        const expired = await expireDuePayments(pool, clock.now(), links);
+        if (expired > 0) logger.info(`expired ${expired} payment(s)`);
+      }),
+    );
     loops.push(
       every(IDEMPOTENCY_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging idempotency keys failed"), async () => {
         const purged = await purgeExpiredIdempotencyKeys(pool, clock.now());

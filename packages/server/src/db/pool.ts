@@ -27,15 +27,24 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
 /** Runs `fn` in one transaction; rolls back on any error. */
 export async function transaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // pg-pool only listens for errors on idle clients: without this, a connection dropped during the
+  // transaction (a database restart, pg_terminate_backend) is an uncaught exception that kills the
+  // process. The failed query rejects anyway.
+  const ignore = () => undefined;
+  client.on("error", ignore);
+  let failed = false;
   try {
     await client.query("begin");
     const result = await fn(client);
     await client.query("commit");
     return result;
   } catch (error) {
-    await client.query("rollback").catch(() => undefined);
+    failed = true;
+    await client.query("rollback").catch(ignore);
     throw error;
   } finally {
-    client.release();
+    client.off("error", ignore);
+    // A client whose transaction failed may be broken: discard it rather than pool it.
+    client.release(failed);
   }
 }

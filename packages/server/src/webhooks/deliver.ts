@@ -4,7 +4,7 @@ import { transaction } from "../db/pool.js";
 import type { Clock } from "../clock.js";
 import { recordEvent } from "../events/outbox.js";
 import type { WebhookMetrics } from "./metrics.js";
-import { completeDelivery, failDelivery, releaseDeliveries, type AttemptRecord, type ClaimedDelivery } from "./queue.js";
+import { completeDeliveries, failDelivery, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type Completion } from "./queue.js";
 import { nextAttemptAt } from "./retry.js";
 import type { SecretBox } from "./secrets.js";
 import type { WebhookSender } from "./http.js";
@@ -31,11 +31,48 @@ function liveSecrets(d: ClaimedDelivery, box: SecretBox, now: Date): string[] {
   return secrets;
 }
 
+/** Most completions recorded by one statement; bounds its size. */
+const MAX_COMPLETION_BATCH = 500;
+
+/**
+ * Turns single calls into batched `flush`es: one flush runs at a time and the calls made meanwhile
+ * form the next, so an idle system flushes a lone call at once while a busy one pays one round trip
+ * and one commit per batch instead of per call. A failed flush rejects every call in it.
+ */
+function batched<T, R>(flush: (items: T[]) => Promise<R[]>, maxBatch: number): (item: T) => Promise<R> {
+  const queue: Array<{ item: T; resolve(result: R): void; reject(error: unknown): void }> = [];
+  let flushing = false;
+  const drain = async () => {
+    flushing = true;
+    while (queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      try {
+        const results = await flush(batch.map((b) => b.item));
+        batch.forEach((b, i) => b.resolve(results[i]!));
+      } catch (error) {
+        batch.forEach((b) => b.reject(error));
+      }
+    }
+    flushing = false;
+  };
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      if (!flushing) void drain();
+    });
+}
+
 /**
  * One attempt of one delivery: sign afresh (same id and body, new timestamp), send, and record the
- * outcome with its attempt log in one transaction — success, a scheduled retry, or final failure.
+ * outcome with its attempt log atomically — success (batched with other successes of this worker),
+ * a scheduled retry, or final failure.
  */
 export function createDeliverer(deps: DeliverDeps) {
+  const complete = batched(async (batch: Completion[]) => {
+    const recorded = await completeDeliveries(deps.pool, deps.workerId, batch);
+    return batch.map((c) => recorded.has(c.id));
+  }, MAX_COMPLETION_BATCH);
+
   return async function deliver(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
     const startedAt = deps.clock.now();
     const headers = signDelivery({
@@ -63,11 +100,7 @@ export function createDeliverer(deps: DeliverDeps) {
     deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
 
     if (result.ok) {
-      const done = await transaction(deps.pool, async (tx) => {
-        const recorded = await completeDelivery(tx, { id: d.id, workerId: deps.workerId, now, attempt });
-        if (recorded) await tx.query("update webhook_endpoints set failing_since = null where id = $1 and failing_since is not null", [d.endpointId]);
-        return recorded;
-      });
+      const done = await complete({ id: d.id, now, attempt });
       deps.metrics.deliveries.inc({ outcome: done ? "succeeded" : "lease_lost" });
       if (done) deps.metrics.eventToDelivery.observe((now.getTime() - d.eventCreatedAt.getTime()) / 1000);
       return;

@@ -100,18 +100,56 @@ async function logAttempt(db: Db, deliveryId: string, a: AttemptRecord): Promise
   );
 }
 
-/** Marks a delivery succeeded and logs the attempt; false when the lease was lost meanwhile. */
-export async function completeDelivery(db: Db, args: { id: string; workerId: string; now: Date; attempt: AttemptRecord }): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `update webhook_deliveries
-     set status = 'succeeded', locked_by = null, locked_until = null, completed_at = $3,
-         last_status = $4, last_error = null
-     where id = $1 and locked_by = $2`,
-    [args.id, args.workerId, args.now, args.attempt.statusCode],
+export interface Completion {
+  id: string;
+  now: Date;
+  attempt: AttemptRecord;
+}
+
+/**
+ * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints,
+ * all in one statement (one round trip and one commit for a whole batch). Returns the ids recorded:
+ * a delivery whose lease `workerId` no longer holds is left alone and gets no attempt log.
+ */
+export async function completeDeliveries(db: Db, workerId: string, completions: Completion[]): Promise<Set<string>> {
+  if (completions.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    `with input as (
+       select * from unnest($2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
+         as t(id, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
+     ), done as (
+       update webhook_deliveries d
+       set status = 'succeeded', locked_by = null, locked_until = null, completed_at = i.completed_at,
+           last_status = i.status_code, last_error = null
+       from input i
+       where d.id = i.id and d.locked_by = $1
+       returning d.id, d.endpoint_id
+     ), logged as (
+       insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body)
+       select i.id, i.attempt, i.started_at, i.duration_ms, i.status_code, i.error_class, i.response_body
+       from input i join done using (id)
+     ), healing as (
+       -- Locked in id order, so two batches sharing endpoints cannot deadlock.
+       select id from webhook_endpoints
+       where id in (select endpoint_id from done) and failing_since is not null
+       order by id for update
+     ), healed as (
+       update webhook_endpoints e set failing_since = null from healing h where e.id = h.id
+     )
+     select id from done`,
+    [
+      workerId,
+      completions.map((c) => c.id),
+      completions.map((c) => c.now),
+      completions.map((c) => c.attempt.attempt),
+      completions.map((c) => c.attempt.startedAt),
+      completions.map((c) => c.attempt.durationMs),
+      completions.map((c) => c.attempt.statusCode),
+      completions.map((c) => c.attempt.errorClass),
+      completions.map((c) => c.attempt.responseBody),
+    ],
   );
-  if (rowCount === 0) return false;
-  await logAttempt(db, args.id, args.attempt);
-  return true;
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Schedules the next attempt, or marks the delivery failed when `nextAttemptAt` is null. */

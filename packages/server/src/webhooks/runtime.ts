@@ -59,8 +59,7 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
       maxConcurrentPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
     });
   const listener = createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log });
-  // The lease outlives any attempt (the request timeout bounds it), so a live worker never loses its rows.
-  const leaseMs = config.webhooks.timeoutMs * 2 + 30_000;
+  const { leaseMs } = config.webhooks;
 
   const worker = createDeliveryWorker({
     claim: (limit, skipEndpoints) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, skipEndpoints }),

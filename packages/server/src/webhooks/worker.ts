@@ -25,8 +25,13 @@ export interface DeliveryWorkerDeps {
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<void> } {
   const perEndpoint = new Map<string, number>();
   const inFlight = new Set<Promise<void>>();
+  // Set when a slot frees; a slot freed while a claim is running means: claim again, don't sleep.
+  let slotFreedSinceClaim = false;
   let wake: (() => void) | undefined;
-  const slotFreed = () => wake?.();
+  const slotFreed = () => {
+    slotFreedSinceClaim = true;
+    wake?.();
+  };
 
   const start = (d: ClaimedDelivery) => {
     perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
@@ -62,6 +67,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
     let failures = 0;
     while (!deps.signal.aborted) {
       let more = false;
+      slotFreedSinceClaim = false;
       try {
         more = await claimBatch();
         failures = 0;
@@ -70,12 +76,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
         failures++;
         deps.log.error({ err: error }, "claiming deliveries failed; retrying");
       }
-      if (more || deps.signal.aborted) continue;
+      if (more || deps.signal.aborted || (failures === 0 && slotFreedSinceClaim)) continue;
       const sleepMs = failures > 0 ? Math.min(deps.pollIntervalMs * 2 ** failures, 10_000) : deps.pollIntervalMs;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        deps.waitForWork(sleepMs, deps.signal).then(resolve, resolve);
-      });
+      // Its own signal, so a wait cut short by a freed slot is cancelled rather than left pending
+      // (with its timer and listeners) until the next NOTIFY or timeout.
+      const woken = new AbortController();
+      const stop = () => woken.abort();
+      wake = stop;
+      deps.signal.addEventListener("abort", stop, { once: true });
+      await deps.waitForWork(sleepMs, woken.signal).catch(() => undefined);
+      deps.signal.removeEventListener("abort", stop);
       wake = undefined;
     }
     await Promise.allSettled([...inFlight]);

@@ -42,9 +42,9 @@ export interface ServerProcess {
   stderr(): string;
 }
 
-/** Starts `lumenpay start` as a real child process; its stdout carries pino's JSON lines. */
-export function startServerProcess(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [LUMENPAY_BIN, "start"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines. */
+export function startServerProcess(env: Record<string, string>, args: string[] = []): ServerProcess {
+  const child = spawn(process.execPath, [LUMENPAY_BIN, "start", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const seen: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = "";

@@ -31,6 +31,8 @@ export class Chain {
     private readonly history: History,
     private readonly clock: () => Date,
     genesis: Ledger,
+    /** Told of every ledger as it closes, before its records become visible (the journal writes it here). */
+    private readonly onClose?: (ledger: Ledger, txs: readonly TxRow[]) => void,
   ) {
     this.lastClosed = genesis;
     this.closedAt.set(genesis.sequence, genesis.closedAt);
@@ -89,15 +91,24 @@ export class Chain {
     return meta;
   }
 
-  /** Closes the open ledger: its records become visible and whoever waits on it is answered. */
-  close(): void {
+  /** Closes the open ledger: its records become visible and whoever waits on it is answered. `closedAt` is for replay. */
+  close(closedAt = this.clock()): void {
     const closing = this.open;
-    closing.ledger.closedAt = this.clock();
+    closing.ledger.closedAt = closedAt;
+    this.onClose?.(closing.ledger, closing.txs);
     this.closedAt.set(closing.ledger.sequence, closing.ledger.closedAt);
     this.lastClosed = closing.ledger;
     this.open = openLedger(closing.ledger.sequence + 1, closing.ledger.closedAt);
     this.history.publish(closing.txs);
     closing.resolveClosed();
+  }
+
+  /** Renumbers the (empty) open ledger to `sequence`, passing over ledgers that closed empty: replay needs no loop of empty closes. */
+  skipTo(sequence: number): void {
+    if (this.open.txs.length > 0 || sequence < this.open.ledger.sequence) {
+      throw new RangeError(`cannot move the open ledger ${this.open.ledger.sequence} to ${sequence}`);
+    }
+    this.open.ledger.sequence = sequence;
   }
 
   /** Resolves once the ledger open now has closed. */

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { StrKey } from "@stellar/stellar-sdk";
+import { friendbot, mint } from "./faucet.js";
 import { type PageQuery, pageOf, paymentsTopic } from "./history.js";
-import type { LocalNetwork } from "./network.js";
+import type { LocalNetwork, Submission } from "./network.js";
 import { badRequest, LocalHorizonError, notFound, type Problem, serverError } from "./problems.js";
 import { accountJson, effectJson, isoSeconds, type Json, link, operationJson, pageJson, recordHash, transactionJson } from "./records.js";
 import { BASE_FEE } from "./state.js";
@@ -28,6 +29,13 @@ function send(res: ServerResponse, status: number, contentType: string, body: un
 
 const sendJson = (res: ServerResponse, body: Json) => send(res, 200, "application/hal+json", body);
 const sendProblem = (res: ServerResponse, problem: Problem) => send(res, problem.status, "application/problem+json", problem);
+
+/** Answers a submission as `POST /transactions` does: the record, or Horizon's problem (also for an included failure). */
+function sendSubmission(res: ServerResponse, outcome: Submission, base: string): void {
+  if (outcome.kind === "rejected") return sendProblem(res, outcome.problem);
+  if (outcome.problem) return sendProblem(res, outcome.problem);
+  sendJson(res, transactionJson(outcome.row, base, recordHash(outcome.row)));
+}
 
 const wantsStream = (req: IncomingMessage) => (req.headers.accept ?? "").includes("text/event-stream");
 
@@ -128,6 +136,7 @@ function rootJson(network: LocalNetwork, base: string): Json {
     _links: {
       account: link(`${base}/accounts/{account_id}`, true),
       fee_stats: link(`${base}/fee_stats`),
+      friendbot: link(`${base}/friendbot{?addr}`, true),
       operation: link(`${base}/operations/{id}`, true),
       payments: link(`${base}/payments{?cursor,limit,order}`, true),
       self: link(`${base}/`),
@@ -257,12 +266,11 @@ export function createHandler(network: LocalNetwork, streams: StreamHub, fallbac
       async (ctx) => {
         const envelope = new URLSearchParams(await readBody(ctx.req)).get("tx");
         if (!envelope) throw fail(badRequest("tx", "tx: a base64 transaction envelope is required"));
-        const outcome = await network.submit(envelope);
-        if (outcome.kind === "rejected") return sendProblem(ctx.res, outcome.problem);
-        if (outcome.problem) return sendProblem(ctx.res, outcome.problem);
-        sendJson(ctx.res, transactionJson(outcome.row, ctx.base, recordHash(outcome.row)));
+        sendSubmission(ctx.res, await network.submit(envelope), ctx.base);
       },
     ],
+    ["GET", /^\/friendbot$/, async (ctx) => sendSubmission(ctx.res, await friendbot(network, ctx.url.searchParams), ctx.base)],
+    ["POST", /^\/_local\/mint$/, async (ctx) => sendSubmission(ctx.res, await mint(network, new URLSearchParams(await readBody(ctx.req))), ctx.base)],
   ];
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

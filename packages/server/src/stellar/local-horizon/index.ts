@@ -1,28 +1,19 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  Asset,
-  type FeeBumpTransaction,
-  type Horizon,
-  Keypair,
-  type Memo,
-  Operation,
-  TimeoutInfinite,
-  type Transaction,
-  TransactionBuilder,
-  Account,
-  type xdr,
-} from "@stellar/stellar-sdk";
+import { Asset, type FeeBumpTransaction, type Horizon, Keypair, type Memo, Operation, type Transaction } from "@stellar/stellar-sdk";
 import { type GeneratedPayments, generatePayments, type GeneratePaymentsOptions } from "./bulk.js";
+import { buildTransaction } from "./faucet.js";
 import { formatStroops } from "./format.js";
 import { createHandler } from "./http.js";
 import { LocalNetwork, type Submission } from "./network.js";
+import { openJournal, replayJournal } from "./persist.js";
 import { LocalHorizonError } from "./problems.js";
 import { recordHash, transactionJson } from "./records.js";
-import { BASE_FEE } from "./state.js";
 import { StreamHub } from "./sse.js";
 
 export { LocalHorizonError, type Problem } from "./problems.js";
+export { JournalError } from "./persist.js";
+export { FRIENDBOT_LUMENS } from "./faucet.js";
 export type { GeneratedPayments, GeneratePaymentsOptions } from "./bulk.js";
 
 /** The passphrase of stellar-core's standalone network. */
@@ -39,6 +30,11 @@ export interface LocalHorizonOptions {
   ledgerCloseMs?: number;
   /** Ledger close times and time-bound checks read this clock. */
   clock?: () => Date;
+  /**
+   * Keep the chain in this directory (see persist.ts): every ledger with transactions is appended to
+   * `ledger.jsonl` as it closes, and replayed on start. Without it the chain lives in memory only.
+   */
+  journalDir?: string;
 }
 
 export interface PayOptions {
@@ -82,24 +78,34 @@ export interface LocalHorizon {
 }
 
 /**
- * Starts an in-memory, Horizon-compatible server for a local network whose root account holds every lumen.
+ * Starts a Horizon-compatible server for a local network whose root account holds every lumen.
  *
  * Serves `/`, `/fee_stats`, `/accounts/:id`, `/accounts/:id/payments`, `/payments`, `/transactions/:hash`,
  * `/transactions/:hash/operations`, `/operations/:id`, `/operations/:id/effects` (pages, or server-sent events
- * with `Accept: text/event-stream`) and `POST /transactions`. Simplifications against the real network: no
+ * with `Accept: text/event-stream`) and `POST /transactions`, plus a faucet (faucet.ts): `GET /friendbot?addr=G…`
+ * as on testnet and the local-only `POST /_local/mint`. Simplifications against the real network: no
  * reserves or trust lines (credit balances appear on receipt), payments create unknown destination accounts,
  * path payments convert 1:1, only master-key signers, and only create_account, payments, path payments,
  * account_merge, change_trust, manage_data, bump_sequence and set_options are accepted (others: `tx_not_supported`).
  */
 export async function startLocalHorizon(options: LocalHorizonOptions = {}): Promise<LocalHorizon> {
   const { host = "127.0.0.1", port = 0, networkPassphrase = STANDALONE_PASSPHRASE, ledgerCloseMs, clock = () => new Date() } = options;
-  const network = new LocalNetwork({ networkPassphrase, clock, ledgerCloseMs });
+  const journal = options.journalDir === undefined ? undefined : await openJournal(options.journalDir);
+  const network = new LocalNetwork({ networkPassphrase, clock, ledgerCloseMs, onLedgerClosed: journal?.append });
   const streams = new StreamHub(network.history);
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    // Synchronous, so the ledger timer cannot close a ledger in the middle of it.
+    if (journal) replayJournal(network, journal.entries);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    network.stop();
+    await journal?.close();
+    throw error;
+  }
   const { port: boundPort } = server.address() as AddressInfo;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
   server.on("request", createHandler(network, streams, url));
@@ -112,22 +118,12 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
     if (expectSuccess && submission.problem) throw new LocalHorizonError(submission.problem);
     return transactionJson(submission.row, url, recordHash(submission.row)) as unknown as TransactionRecord;
   };
-  const build = (source: Keypair, operation: xdr.Operation, memo?: Memo) => {
-    const account = network.state.accounts.get(source.publicKey());
-    if (!account) throw new TypeError(`Account ${source.publicKey()} does not exist; fund it first.`);
-    let builder = new TransactionBuilder(new Account(account.id, account.sequence.toString()), { fee: BASE_FEE.toString(), networkPassphrase });
-    builder = builder.addOperation(operation).setTimeout(TimeoutInfinite);
-    if (memo) builder = builder.addMemo(memo);
-    const tx = builder.build();
-    tx.sign(source);
-    return tx;
-  };
   const fund = async (account: string, amount = "10000") => {
     const exists = network.state.accounts.has(account);
     const op = exists
       ? Operation.payment({ destination: account, asset: Asset.native(), amount })
       : Operation.createAccount({ destination: account, startingBalance: amount });
-    return record(await network.submit(build(network.root, op)), true);
+    return record(await network.submit(buildTransaction(network, network.root, op)), true);
   };
 
   return {
@@ -147,7 +143,7 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
       return record(await network.submit(tx, { forceFailure: !successful }), successful);
     },
     async pay({ from, to, amount, asset = Asset.native(), memo, successful = true }) {
-      const tx = build(from, Operation.payment({ destination: to, asset, amount }), memo);
+      const tx = buildTransaction(network, from, Operation.payment({ destination: to, asset, amount }), memo);
       return record(await network.submit(tx, { forceFailure: !successful }), successful);
     },
     generatePayments: (to, count, generateOptions) => generatePayments(network, fund, to, count, generateOptions),
@@ -165,6 +161,7 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
         network.stop();
         server.closeAllConnections();
         await closed;
+        await journal?.close();
       })();
       return closing;
     },

@@ -5,7 +5,7 @@ import { decodeTransaction, MalformedEnvelopeError } from "./decode.js";
 import { History } from "./history.js";
 import { type Problem, transactionFailed, transactionMalformed } from "./problems.js";
 import { LedgerState, newAccount } from "./state.js";
-import type { DecodedTx, TxRow } from "./types.js";
+import type { DecodedTx, Ledger, TxRow } from "./types.js";
 
 // All 100 billion lumens, held by the root account as in a fresh standalone network.
 const TOTAL_STROOPS = 100_000_000_000n * 10_000_000n;
@@ -15,6 +15,8 @@ export interface NetworkOptions {
   clock: () => Date;
   /** Close a ledger on this interval; without it every submission closes its own ledger at once. */
   ledgerCloseMs?: number;
+  /** Called as each ledger closes, before its records are published. */
+  onLedgerClosed?: (ledger: Ledger, txs: readonly TxRow[]) => void;
 }
 
 export type Submission =
@@ -25,6 +27,8 @@ export type Submission =
 export interface IncludeOptions {
   forceFailure?: boolean;
   trustSignatures?: boolean;
+  /** Unix seconds to check time bounds against instead of the clock (replaying a journal). */
+  closeTime?: bigint;
 }
 
 /** The local network: accounts, ledgers and published history, without any HTTP. */
@@ -39,7 +43,7 @@ export class LocalNetwork {
     this.root = Keypair.master(options.networkPassphrase);
     // The root account is created in the genesis ledger with sequence number 0.
     this.state.accounts.set(this.root.publicKey(), { ...newAccount(this.root.publicKey(), TOTAL_STROOPS, 1), sequence: 0n });
-    this.chain = new Chain(this.history, options.clock, { sequence: 1, closedAt: options.clock() });
+    this.chain = new Chain(this.history, options.clock, { sequence: 1, closedAt: options.clock() }, options.onLedgerClosed);
     if (options.ledgerCloseMs !== undefined) {
       this.timer = setInterval(() => this.chain.close(), options.ledgerCloseMs);
       this.timer.unref();
@@ -50,7 +54,7 @@ export class LocalNetwork {
   include(tx: DecodedTx, options: IncludeOptions = {}): Submission {
     const verdict = this.state.apply(tx, {
       ledger: this.chain.openSequence,
-      closeTime: BigInt(Math.floor(this.options.clock().getTime() / 1000)),
+      closeTime: options.closeTime ?? BigInt(Math.floor(this.options.clock().getTime() / 1000)),
       forceFailure: options.forceFailure ?? false,
       trustSignatures: options.trustSignatures ?? false,
     });

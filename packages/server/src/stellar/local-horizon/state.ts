@@ -350,8 +350,10 @@ export class LedgerState {
       const opSource = spec.source ?? tx.source;
       return { spec, source: opSource, ...applyOp(overlay, spec, opSource) };
     });
+    // Forced only when it would otherwise succeed: a transaction that fails by itself keeps its own codes, so
+    // replaying a journaled failure with `forceFailure` reproduces its result exactly.
     const first = ops[0]!;
-    if (ctx.forceFailure && first.code === "op_success") first.code = FORCED_FAILURE[first.spec.type];
+    if (ctx.forceFailure && ops.every((op) => op.code === "op_success")) first.code = FORCED_FAILURE[first.spec.type];
     const successful = ops.every((op) => op.code === "op_success");
     if (successful) overlay.commit(this.accounts);
     const code: TxCode = successful ? "tx_success" : "tx_failed";

@@ -1,0 +1,224 @@
+/**
+ * bench/delivery: events committed to the outbox → signed POSTs received by a bare node:http
+ * receiver, through the real webhook runtime (config defaults but http:// and 127.0.0.0/8 allowed).
+ *
+ * 1. Throughput: BENCH_DELIVERY_EVENTS events (default 20 000) are committed in 1 000-event
+ *    transactions through recordEvent, then the runtime starts and drains them; deliveries/s is
+ *    distinct events received over the time from its start to the last receipt.
+ * 2. Baseline: an undici Pool POSTing the same body and headers to the same receiver, closed loop,
+ *    at the runtime's concurrency (WEBHOOK_WORKER_CONCURRENCY).
+ * 3. Latency: events offered at a fixed 1 000/s (each timer tick commits what is due in one
+ *    transaction, up to PRODUCER_CONNECTIONS at once), commit → receipt measured per event id.
+ *
+ * Endpoints: WEBHOOK_WORKER_CONCURRENCY / WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT of them (one per
+ * merchant, events round-robin), so the per-endpoint cap does not hide the engine's own limit.
+ * Events are committed through a pool of their own, so the load generator never queues the
+ * runtime's queries behind its own.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type pg from "pg";
+import { Keypair } from "@stellar/stellar-sdk";
+import { Webhook } from "@lumenpay/webhooks";
+import { loadConfig, type Config } from "../../packages/server/src/config.js";
+import { createPool, transaction } from "../../packages/server/src/db/pool.js";
+import { recordEvent } from "../../packages/server/src/events/outbox.js";
+import { newId } from "../../packages/server/src/ids.js";
+import { createLogger } from "../../packages/server/src/logger.js";
+import { createMerchant } from "../../packages/server/src/merchants/service.js";
+import { createMetrics } from "../../packages/server/src/metrics/registry.js";
+import { insertEndpoint } from "../../packages/server/src/webhooks/endpoints-store.js";
+import { createWebhookMetrics } from "../../packages/server/src/webhooks/metrics.js";
+import { startWebhookRuntime } from "../../packages/server/src/webhooks/runtime.js";
+import { generateSecret } from "../../packages/server/src/webhooks/secrets.js";
+import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
+import { formatResult, load, percentile } from "../support/load.js";
+import { startBenchReceiver } from "../support/receiver.js";
+
+const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 20_000);
+const TX_EVENTS = 1_000;
+const RATE_PER_S = 1_000;
+const LATENCY_S = 10;
+const BASELINE_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 120_000;
+const PRODUCER_CONNECTIONS = 4;
+
+/** What a payment.created carries, so bodies have a realistic size. */
+const paymentObject = (i: number) => ({
+  id: newId("pay"),
+  object: "payment",
+  status: "pending",
+  amount: "12.5000000",
+  asset: "XLM",
+  destination: "GBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENC",
+  memo: { type: "text", value: `bench-${i}` },
+  description: "Order #1234",
+  metadata: { order_id: `ord_${i}` },
+  paid_amount: "0",
+  expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+  created_at: new Date().toISOString(),
+});
+
+/** One merchant per endpoint; endpoint i listens on /hooks/i and signs with secrets[i]. */
+async function seed(pool: pg.Pool, receiverOrigin: string, endpoints: number): Promise<{ merchantIds: string[]; secrets: string[] }> {
+  const merchantIds: string[] = [];
+  const secrets: string[] = [];
+  for (let i = 0; i < endpoints; i++) {
+    const { merchant } = await createMerchant(pool, { name: `Bench ${i}`, email: `bench${i}@example.test`, accounts: [Keypair.random().publicKey()] });
+    const secret = generateSecret();
+    await insertEndpoint(pool, {
+      id: newId("we"),
+      merchantId: merchant.id,
+      url: `${receiverOrigin}/hooks/${i}`,
+      description: null,
+      enabledEvents: ["*"],
+      disabled: false,
+      secret,
+      now: new Date(),
+    });
+    merchantIds.push(merchant.id);
+    secrets.push(secret);
+  }
+  return { merchantIds, secrets };
+}
+
+/** Commits `count` events in one transaction; returns their ids. */
+async function commitEvents(pool: pg.Pool, merchantIds: string[], from: number, count: number): Promise<string[]> {
+  return transaction(pool, async (tx) => {
+    const ids: string[] = [];
+    for (let i = from; i < from + count; i++) {
+      const merchantId = merchantIds[i % merchantIds.length]!;
+      ids.push((await recordEvent(tx, { merchantId, type: "payment.created", object: paymentObject(i), now: new Date() })).id);
+    }
+    return ids;
+  });
+}
+
+function startRuntime(db: BenchDatabase, config: Config) {
+  const controller = new AbortController();
+  const registry = createMetrics(db.pool).registry;
+  const runtime = startWebhookRuntime({
+    config,
+    pool: db.pool,
+    connectionString: db.url,
+    clock: { now: () => new Date() },
+    log: createLogger("silent"),
+    metrics: createWebhookMetrics(registry, db.pool),
+    signal: controller.signal,
+  });
+  return async () => {
+    controller.abort();
+    await runtime.done;
+  };
+}
+
+async function deliveryCounts(pool: pg.Pool): Promise<{ succeeded: number; other: number; attempts: number }> {
+  const { rows } = await pool.query<{ succeeded: number; other: number; attempts: number }>(
+    `select count(*) filter (where status = 'succeeded')::int as succeeded, count(*) filter (where status <> 'succeeded')::int as other,
+            (select count(*)::int from webhook_attempts) as attempts
+     from webhook_deliveries`,
+  );
+  return rows[0]!;
+}
+
+const rate = (n: number, ms: number) => `${((n / ms) * 1000).toFixed(0).padStart(7)} /s`;
+
+export async function run(): Promise<void> {
+  const db = await createBenchDatabase();
+  const receiver = await startBenchReceiver();
+  const config = loadConfig({ LOG_LEVEL: "silent", WEBHOOK_ALLOW_HTTP: "true", WEBHOOK_ALLOWED_CIDRS: "127.0.0.0/8" });
+  const producer = createPool(db.url, { ...config.db, poolMax: PRODUCER_CONNECTIONS });
+  const { workerConcurrency, maxConcurrentPerEndpoint } = config.webhooks;
+  const endpointCount = Math.ceil(workerConcurrency / maxConcurrentPerEndpoint);
+  let stopRuntime: (() => Promise<void>) | undefined;
+  try {
+    const { merchantIds, secrets } = await seed(db.pool, receiver.origin, endpointCount);
+    console.log(
+      `${EVENTS} events, ${endpointCount} endpoints × ${maxConcurrentPerEndpoint} per endpoint, worker concurrency ${workerConcurrency}, DB pool ${config.db.poolMax}`,
+    );
+
+    // 1. Throughput: commit the backlog with no worker running, then drain it.
+    const insertStart = performance.now();
+    for (let i = 0; i < EVENTS; i += TX_EVENTS) await commitEvents(producer, merchantIds, i, Math.min(TX_EVENTS, EVENTS - i));
+    const insertMs = performance.now() - insertStart;
+    console.log(`outbox insert (recordEvent, ${TX_EVENTS} per tx)       ${rate(EVENTS, insertMs)} events   (${(insertMs / 1000).toFixed(1)} s)`);
+
+    const drainStart = performance.now();
+    stopRuntime = startRuntime(db, config);
+    await receiver.waitForIds(EVENTS, DRAIN_TIMEOUT_MS);
+    let lastReceipt = 0;
+    for (const at of receiver.firstSeen.values()) lastReceipt = Math.max(lastReceipt, at);
+    const receivedMs = lastReceipt - drainStart;
+    while ((await deliveryCounts(db.pool)).succeeded < EVENTS) await sleep(20);
+    const recordedMs = performance.now() - drainStart;
+    await stopRuntime();
+    stopRuntime = undefined;
+    const counts = await deliveryCounts(db.pool);
+    const duplicates = receiver.requests() - receiver.firstSeen.size;
+    console.log(`lumenpay delivery, backlog drained              ${rate(EVENTS, receivedMs)} deliveries   (last receipt ${(receivedMs / 1000).toFixed(1)} s)`);
+    console.log(`  … all rows succeeded with attempt logs         ${rate(EVENTS, recordedMs)}   (${(recordedMs / 1000).toFixed(1)} s)`);
+    console.log(`  rows: ${counts.succeeded} succeeded, ${counts.other} other; ${counts.attempts} attempt logs; ${duplicates} duplicate POSTs`);
+
+    const sample = receiver.sample()!;
+    const secret = secrets[Number(sample.path.split("/").at(-1))]!;
+    const verified = await new Webhook({ secrets: [secret] }).verify(sample.body, sample.headers).then(
+      () => "yes",
+      (error: Error) => `NO (${error.message})`,
+    );
+    console.log(`  a received POST verifies with its endpoint's secret: ${verified}`);
+
+    // 2. Baseline: the same POST from a bare undici Pool, at the same concurrency.
+    const headers = Object.fromEntries(
+      Object.entries(sample.headers).filter(([k]) => k.startsWith("webhook-") || k.startsWith("stellar-") || k === "user-agent" || k === "content-type"),
+    );
+    const baseline = await load(
+      receiver.origin,
+      { method: "POST", path: "/hooks/0", headers, body: () => sample.body, expectStatus: 200 },
+      { connections: workerConcurrency, durationMs: BASELINE_MS },
+    );
+    const oursPerS = (EVENTS / receivedMs) * 1000;
+    console.log(formatResult(`raw undici Pool POST, ${workerConcurrency} in flight, ${sample.body.length} B`, baseline));
+    console.log(`ratio: lumenpay delivers at ${((oursPerS / baseline.perSecond) * 100).toFixed(1)} % of the raw undici POST rate`);
+
+    // 3. Latency at a fixed rate.
+    receiver.reset();
+    stopRuntime = startRuntime(db, config);
+    const committedAt = new Map<string, number>();
+    const total = RATE_PER_S * LATENCY_S;
+    const commits: Promise<void>[] = [];
+    const paceStart = performance.now();
+    let scheduled = 0;
+    let committing = 0;
+    // Each tick commits what is due in one transaction without waiting for earlier commits, so a
+    // slow commit does not lower the offered rate; with all producer connections busy, what is due
+    // waits for a later tick and goes into a bigger batch.
+    while (scheduled < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - paceStart) * RATE_PER_S) / 1000)) - scheduled;
+      if (due > 0 && committing < PRODUCER_CONNECTIONS) {
+        committing++;
+        const commit = commitEvents(producer, merchantIds, EVENTS + scheduled, due).then((ids) => {
+          const at = performance.now();
+          for (const id of ids) committedAt.set(id, at);
+        });
+        // Handled here too, so a failure waits for Promise.all below instead of crashing the process.
+        commit.catch(() => undefined).finally(() => committing--);
+        commits.push(commit);
+        scheduled += due;
+      }
+      await sleep(1);
+    }
+    await Promise.all(commits);
+    const paceMs = performance.now() - paceStart;
+    await receiver.waitForIds(total, DRAIN_TIMEOUT_MS);
+    await stopRuntime();
+    stopRuntime = undefined;
+    const latencies = [...committedAt].map(([id, at]) => receiver.firstSeen.get(id)! - at).sort((a, b) => a - b);
+    console.log(
+      `commit → receipt, ${total} events committed at ${rate(total, paceMs).trim()} (target ${RATE_PER_S}/s)   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   max ${latencies.at(-1)!.toFixed(1)} ms`,
+    );
+  } finally {
+    await stopRuntime?.();
+    await producer.end();
+    await receiver.close();
+    await db.close();
+  }
+}

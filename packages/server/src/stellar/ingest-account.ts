@@ -1,0 +1,250 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Horizon } from "@stellar/stellar-sdk";
+import type client from "prom-client";
+import type { Clock } from "../clock.js";
+import { transaction, type Db, type Pool } from "../db/pool.js";
+import type { PaymentLinks } from "../payments/service.js";
+import { advanceCursor, initCursor, oldestOpenPaymentAt, parsePagingToken, readCursor, type CursorKey } from "./ingest-store.js";
+
+type PaymentsPage = Awaited<ReturnType<ReturnType<Horizon.Server["payments"]>["call"]>>;
+
+/** A record of `payments().forAccount(…).join("transactions")`: the operation, its transaction embedded. */
+export type PaymentRecord = PaymentsPage["records"][number] & { transaction_attr?: Horizon.HorizonApi.TransactionResponse };
+
+export interface ApplyContext {
+  now: Date;
+  networkPassphrase: string;
+  links: PaymentLinks;
+}
+
+/**
+ * Applies one record inside the transaction `tx` that also advances the cursor. It must be
+ * idempotent: a record is replayed when a cursor is reset or during a lock handover.
+ */
+export type ApplyRecord<T> = (tx: Db, record: PaymentRecord, ctx: ApplyContext) => Promise<T>;
+
+export interface IngestMetrics {
+  connected: client.Gauge<"account">;
+  lag: client.Gauge<"account">;
+  reconnects: client.Counter<"reason">;
+}
+
+export interface IngestLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface AccountIngestionDeps<T> {
+  server: Horizon.Server;
+  pool: Pool;
+  key: CursorKey;
+  apply: ApplyRecord<T>;
+  /** Called with each outcome once its transaction has committed. */
+  observe: ((outcome: T) => void) | undefined;
+  links: PaymentLinks;
+  clock: Clock;
+  log: IngestLog;
+  metrics: IngestMetrics;
+  /** A stream silent this long is reconnected: Horizon sends records only, no heartbeats. */
+  watchdogMs: number;
+  signal: AbortSignal;
+}
+
+/** Horizon's largest page. */
+const PAGE_LIMIT = 200;
+// A stream outrunning the database is dropped past this backlog; paging, which waits for us, resumes.
+const MAX_BUFFERED = 10 * PAGE_LIMIT;
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+/** Exponential backoff with ±20 % jitter before reconnection attempt `failures` (1, 2, …). */
+export function reconnectDelayMs(failures: number, random: () => number): number {
+  const base = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.max(0, failures - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts, so shutdown never waits on a slow Horizon. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+type StreamEnd = "silence" | "overflow" | "aborted";
+
+class StreamError extends Error {
+  constructor(event: { message?: string; status?: number }) {
+    super(`payment stream failed: ${event.message || (event.status ? `HTTP ${event.status}` : "connection lost")}`);
+    this.name = "StreamError";
+  }
+}
+
+/**
+ * Ingests one account's payments until `signal` aborts: resumes from the stored cursor (or, the
+ * first time, from the account's latest payment), pages forward until caught up, then streams.
+ * Any failure reconnects with backoff, and every reconnection starts over from the stored cursor.
+ */
+export async function ingestAccount<T>(deps: AccountIngestionDeps<T>): Promise<void> {
+  const { signal, metrics, key } = deps;
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      const position = await catchUp(deps, await startingCursor(deps));
+      // Only a stream that worked resets the backoff: one failing right after every catch-up would
+      // otherwise have each account poll Horizon twice a second.
+      metrics.reconnects.inc({ reason: await streamFrom(deps, position, () => (failures = 0)) });
+      failures = 0;
+    } catch (error) {
+      if (signal.aborted) break;
+      failures++;
+      metrics.reconnects.inc({ reason: "error" });
+      deps.log.warn({ err: error, account: key.account, failures }, "payment ingestion failed; reconnecting");
+      await sleep(reconnectDelayMs(failures, Math.random), undefined, { signal }).catch(() => undefined);
+    }
+  }
+  // Another instance may report this account now; a stale series here would contradict it.
+  metrics.connected.remove(key.account);
+  metrics.lag.remove(key.account);
+}
+
+const payments = (deps: Pick<AccountIngestionDeps<unknown>, "server" | "key">) => deps.server.payments().forAccount(deps.key.account);
+
+// How far back a first start looks for payments made before the account was picked up.
+const FIRST_START_MAX_PAGES = 25;
+// Allowance for the clock difference between this server and the network's close times.
+const FIRST_START_SLACK_MS = 5 * 60_000;
+
+/**
+ * Where an account's ingestion starts. The first start begins at "now" — except that payments
+ * created before the account was picked up (a new merchant is seen within pollAccountsMs) may
+ * already have been paid: then it begins just before the oldest open payment's creation time.
+ * The result is stored at once, so a restart resumes from it rather than from a later "now".
+ */
+async function startingCursor<T>(deps: AccountIngestionDeps<T>): Promise<bigint> {
+  const stored = await readCursor(deps.pool, deps.key);
+  if (stored !== undefined) return stored;
+  const oldestOpen = await oldestOpenPaymentAt(deps.pool, deps.key.account);
+  const since = oldestOpen ? oldestOpen.getTime() - FIRST_START_SLACK_MS : Number.POSITIVE_INFINITY;
+  let page = await untilAborted(payments(deps).order("desc").limit(PAGE_LIMIT).call(), deps.signal);
+  let token = page.records[0] ? parsePagingToken(page.records[0].paging_token) : 0n;
+  for (let pages = 1; ; pages++) {
+    const older = page.records.find((r) => Date.parse(r.created_at) < since);
+    if (older) {
+      token = parsePagingToken(older.paging_token);
+      break;
+    }
+    const last = page.records.at(-1);
+    if (last) token = parsePagingToken(last.paging_token) - 1n;
+    if (page.records.length < PAGE_LIMIT) break;
+    if (pages >= FIRST_START_MAX_PAGES) {
+      deps.log.warn({ account: deps.key.account }, "first start: open payments are older than the history searched; older records are skipped");
+      break;
+    }
+    page = await untilAborted(page.next(), deps.signal);
+  }
+  return initCursor(deps.pool, deps.key, token < 0n ? 0n : token, deps.clock.now());
+}
+
+/** Pages forward from `from` until a page comes back short; returns the cursor reached. */
+async function catchUp<T>(deps: AccountIngestionDeps<T>, from: bigint): Promise<bigint> {
+  let position = from;
+  let page = await untilAborted(payments(deps).cursor(from.toString()).limit(PAGE_LIMIT).join("transactions").call(), deps.signal);
+  for (;;) {
+    // Fetched while this page commits; the no-op handler only keeps a failure that happens before
+    // the await below from counting as unhandled.
+    const next = page.records.length === PAGE_LIMIT ? page.next() : undefined;
+    next?.catch(() => undefined);
+    position = await commit(deps, page.records as PaymentRecord[], position);
+    if (!next) return position;
+    page = await untilAborted(next, deps.signal);
+  }
+}
+
+/**
+ * Streams from `from`, committing what arrives in batches (calling `onCommitted` after each), until
+ * silence, overflow or abort; throws when the stream fails.
+ */
+async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onCommitted: () => void): Promise<StreamEnd> {
+  const { signal, metrics, key } = deps;
+  // An abort during catch-up's last commit has already fired: no listener would hear it.
+  signal.throwIfAborted();
+  const queue: PaymentRecord[] = [];
+  // An object, so that the compiler sees the callbacks' writes.
+  const state: { end?: StreamEnd | StreamError; wake?: () => void } = {};
+  const finish = (end: StreamEnd | StreamError) => {
+    state.end ??= end;
+    state.wake?.();
+  };
+  const watchdog = setTimeout(() => finish("silence"), deps.watchdogMs);
+  const onAbort = () => finish("aborted");
+  signal.addEventListener("abort", onAbort, { once: true });
+  const close = payments(deps)
+    .cursor(from.toString())
+    .join("transactions")
+    .stream({
+      // The SDK's own silence timer reconnects behind our back; ours always fires first.
+      reconnectTimeout: deps.watchdogMs * 2,
+      onmessage: (record) => {
+        watchdog.refresh();
+        queue.push(record as unknown as PaymentRecord);
+        if (queue.length > MAX_BUFFERED) finish("overflow");
+        state.wake?.();
+      },
+      onerror: (event) => finish(new StreamError(event as { message?: string; status?: number })),
+    });
+  metrics.connected.set({ account: key.account }, 1);
+  try {
+    let position = from;
+    while (!state.end) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => (state.wake = resolve));
+        state.wake = undefined;
+        continue;
+      }
+      position = await commit(deps, queue.splice(0, PAGE_LIMIT), position);
+      onCommitted();
+    }
+  } finally {
+    close();
+    clearTimeout(watchdog);
+    signal.removeEventListener("abort", onAbort);
+    metrics.connected.set({ account: key.account }, 0);
+  }
+  if (state.end instanceof StreamError) throw state.end;
+  return state.end;
+}
+
+/**
+ * Applies the records after `position` and advances the stored cursor past them, in one
+ * transaction, so the cursor never gets ahead of the effects (nor behind them). Returns the new position.
+ */
+async function commit<T>(deps: AccountIngestionDeps<T>, records: PaymentRecord[], position: bigint): Promise<bigint> {
+  const fresh = records.filter((r) => parsePagingToken(r.paging_token) > position);
+  const last = fresh.at(-1);
+  if (!last) return position;
+  const now = deps.clock.now();
+  const ctx: ApplyContext = { now, networkPassphrase: deps.key.networkPassphrase, links: deps.links };
+  const { outcomes, cursor } = await transaction(deps.pool, async (tx) => {
+    // Locking the cursor row serialises instances: one that has lost its advisory lock without
+    // noticing yet waits here, then skips whatever the new holder committed meanwhile.
+    let cursor = await readCursor(tx, deps.key, { forUpdate: true });
+    if (cursor === undefined) throw new Error(`the cursor of ${deps.key.account} was deleted`);
+    const outcomes: T[] = [];
+    for (const record of fresh) {
+      const token = parsePagingToken(record.paging_token);
+      if (token <= cursor) continue;
+      // Horizon lists failed transactions only when asked to (include_failed); never count one.
+      if (record.transaction_successful !== false) outcomes.push(await deps.apply(tx, record, ctx));
+      cursor = token;
+    }
+    await advanceCursor(tx, deps.key, cursor, now);
+    return { outcomes, cursor };
+  });
+  for (const outcome of outcomes) deps.observe?.(outcome);
+  deps.metrics.lag.set({ account: deps.key.account }, Math.max(0, (deps.clock.now().getTime() - Date.parse(last.created_at)) / 1000));
+  return cursor;
+}

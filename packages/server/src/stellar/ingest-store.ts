@@ -1,0 +1,59 @@
+import type { Db } from "../db/pool.js";
+
+/** Where ingestion of one account stands: the network and the account's G… address. */
+export interface CursorKey {
+  networkPassphrase: string;
+  account: string;
+}
+
+/**
+ * A Horizon paging token as a number. Tokens are int64 TOIDs: compared as strings "999" would
+ * sort after "10000", and as JavaScript numbers they lose precision beyond 2^53.
+ */
+export function parsePagingToken(token: string): bigint {
+  if (!/^\d{1,19}$/.test(token)) throw new TypeError(`not a paging token: "${token}"`);
+  return BigInt(token);
+}
+
+/** Every account some merchant receives payments on. */
+export async function listMerchantAccounts(db: Db): Promise<string[]> {
+  const { rows } = await db.query<{ account: string }>("select distinct unnest(accounts) as account from merchants order by 1");
+  return rows.map((r) => r.account);
+}
+
+/** The stored cursor; `forUpdate` locks its row until the transaction ends. */
+export async function readCursor(db: Db, key: CursorKey, { forUpdate = false } = {}): Promise<bigint | undefined> {
+  const { rows } = await db.query<{ paging_token: string }>(
+    `select paging_token from stellar_cursors where network_passphrase = $1 and account = $2${forUpdate ? " for update" : ""}`,
+    [key.networkPassphrase, key.account],
+  );
+  return rows[0] && BigInt(rows[0].paging_token);
+}
+
+/** Stores `token` unless a cursor exists already; returns the cursor in effect. */
+export async function initCursor(db: Db, key: CursorKey, token: bigint, now: Date): Promise<bigint> {
+  await db.query(
+    `insert into stellar_cursors (network_passphrase, account, paging_token, updated_at) values ($1, $2, $3, $4)
+     on conflict (network_passphrase, account) do nothing`,
+    [key.networkPassphrase, key.account, token.toString(), now],
+  );
+  return (await readCursor(db, key))!;
+}
+
+/** Moves the cursor forward to `token`; a lower token leaves it where it is. */
+export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: Date): Promise<void> {
+  await db.query(
+    `update stellar_cursors set paging_token = greatest(paging_token, $3), updated_at = $4
+     where network_passphrase = $1 and account = $2`,
+    [key.networkPassphrase, key.account, token.toString(), now],
+  );
+}
+
+/** Creation time of the oldest payment to `account` still waiting for money, if any. */
+export async function oldestOpenPaymentAt(db: Db, account: string): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    "select min(created_at) as at from payments where destination = $1 and status in ('pending', 'partially_paid')",
+    [account],
+  );
+  return rows[0]?.at ?? undefined;
+}

@@ -1,0 +1,242 @@
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import { Memo } from "@stellar/stellar-sdk";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.js";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { createMerchant } from "../src/merchants/service.js";
+import { createMetrics, type Metrics } from "../src/metrics/registry.js";
+import { ingestLockKey, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
+import { createTestDatabase, type TestDatabase } from "./support/db.js";
+
+let db: TestDatabase;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.pool.query(
+    "create table applied (id bigserial primary key, instance text not null, account text not null, paging_token bigint not null, memo text)",
+  );
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Starts an ingesting instance whose apply records each record under the instance's name. */
+function start(instance: string, horizonUrl: string, networkPassphrase: string, watchdogMs = 20_000) {
+  const controller = new AbortController();
+  const metrics = createMetrics(db.pool);
+  const { done } = startPaymentIngestion({
+    config: loadConfig({}),
+    pool: db.pool,
+    connectionString: db.url,
+    clock: systemClock,
+    log: createLogger("silent"),
+    metrics,
+    signal: controller.signal,
+    apply: async (tx, record) => {
+      await tx.query("insert into applied (instance, account, paging_token, memo) values ($1, $2, $3, $4)", [
+        instance,
+        "to" in record ? record.to : "",
+        record.paging_token,
+        record.transaction_attr?.memo ?? null,
+      ]);
+    },
+    horizonUrl,
+    networkPassphrase,
+    pollAccountsMs: 100,
+    watchdogMs,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    controller.abort();
+    return (stopped ??= done);
+  };
+  cleanups.push(stop);
+  return { metrics, stop };
+}
+
+async function sample(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  return metric?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
+}
+const connected = (metrics: Metrics, account: string) => sample(metrics, "horizon_stream_connected", { account });
+
+const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
+
+async function cursorOf(networkPassphrase: string, account: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ paging_token: string }>(
+    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
+    [networkPassphrase, account],
+  );
+  return rows[0]?.paging_token;
+}
+
+async function appliedTo(account: string): Promise<Array<{ instance: string; memo: string | null }>> {
+  const { rows } = await db.pool.query<{ instance: string; memo: string | null }>(
+    "select instance, memo from applied where account = $1 order by id",
+    [account],
+  );
+  return rows;
+}
+
+async function newHorizon(port = 0): Promise<LocalHorizon> {
+  const horizon = await startLocalHorizon({ port });
+  cleanups.push(() => horizon.close());
+  return horizon;
+}
+
+async function merchantAccount(horizon: LocalHorizon): Promise<string> {
+  const account = (await horizon.newAccount("1")).publicKey();
+  await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
+  return account;
+}
+
+/**
+ * A TCP proxy to `target` whose `stallStreams()` silently stops passing Horizon's bytes on the
+ * event streams open at that moment: the connection stays up, only the watchdog can notice.
+ */
+async function startStallingProxy(target: string) {
+  const { hostname, port } = new URL(target);
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; stream: boolean; stalled: boolean }>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    const pair = { client, upstream, stream: false, stalled: false };
+    pairs.add(pair);
+    client.on("data", (chunk: Buffer) => {
+      if (chunk.toString("latin1").includes("text/event-stream")) pair.stream = true;
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!pair.stalled) client.write(chunk);
+    });
+    const close = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) socket.on("close", close).on("error", close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const proxy = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stallStreams: () => {
+      for (const pair of pairs) if (pair.stream) pair.stalled = true;
+    },
+    close: async () => {
+      for (const pair of pairs) pair.client.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  cleanups.push(proxy.close);
+  return proxy;
+}
+
+describe("payment ingestion resilience", () => {
+  it("reconnects after Horizon says goodbye and comes back on the same port", async () => {
+    const first = await newHorizon();
+    const port = Number(new URL(first.url).port);
+    const passphrase = first.networkPassphrase;
+    const account = await merchantAccount(first);
+    const payer = await first.newAccount("100");
+    const { metrics } = start("a", first.url, passphrase);
+    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
+    const before = await first.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
+    await waitFor(async () => (await cursorOf(passphrase, account)) === opToken(before), "the first payment");
+
+    await first.close();
+    await waitFor(async () => (await connected(metrics, account)) === 0, "the stream to drop");
+    const second = await newHorizon(port);
+    // The same network would carry on from the same ledger: bring the fresh one past the cursor.
+    for (let ledger = 0n; ledger <= BigInt(opToken(before)) >> 32n; ledger++) second.closeLedger();
+    const payer2 = await second.newAccount("100");
+    const after = await second.pay({ from: payer2, to: account, amount: "1", memo: Memo.text("after") });
+    await waitFor(async () => (await cursorOf(passphrase, account)) === opToken(after), "the payment after the restart");
+
+    expect(await appliedTo(account)).toEqual([
+      { instance: "a", memo: "before" },
+      { instance: "a", memo: "after" },
+    ]);
+    expect(await sample(metrics, "horizon_stream_reconnects_total", { reason: "error" })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("reconnects a stream that has gone silent", async () => {
+    const horizon = await newHorizon();
+    const proxy = await startStallingProxy(horizon.url);
+    const account = await merchantAccount(horizon);
+    const payer = await horizon.newAccount("100");
+    const { metrics } = start("a", proxy.url, horizon.networkPassphrase, 1000);
+    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
+    const first = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
+    await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(first), "the first payment");
+
+    const silencesBefore = (await sample(metrics, "horizon_stream_reconnects_total", { reason: "silence" })) ?? 0;
+    proxy.stallStreams();
+    const second = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("second") });
+    await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(second), "the stalled payment");
+    expect(await sample(metrics, "horizon_stream_reconnects_total", { reason: "silence" })).toBeGreaterThan(silencesBefore);
+    expect((await appliedTo(account)).map((r) => r.memo)).toEqual(["first", "second"]);
+  });
+
+  it("lets one instance at a time ingest an account, the other taking over from the cursor", async () => {
+    const horizon = await newHorizon();
+    const passphrase = horizon.networkPassphrase;
+    const account = await merchantAccount(horizon);
+    const payer = await horizon.newAccount("100");
+    const instances = { a: start("a", horizon.url, passphrase), b: start("b", horizon.url, passphrase) };
+    const holderOf = async () => {
+      const holders = [];
+      for (const [name, { metrics }] of Object.entries(instances)) if ((await connected(metrics, account)) !== undefined) holders.push(name);
+      return holders.length === 1 && (await connected(instances[holders[0] as "a" | "b"].metrics, account)) === 1 && (holders[0] as "a" | "b");
+    };
+    const lockHolders = async () => {
+      const { rows } = await db.pool.query<{ pid: number }>(
+        "select pid from pg_locks where locktype = 'advisory' and granted and ((classid::int8 << 32) | objid::int8) = $1::int8",
+        [ingestLockKey(passphrase, account)],
+      );
+      return rows.map((r) => r.pid);
+    };
+    const pay = async (memo: string) => {
+      const tx = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text(memo) });
+      await waitFor(async () => (await cursorOf(passphrase, account)) === opToken(tx), `payment ${memo}`);
+    };
+
+    const first = await waitFor(holderOf, "a holder");
+    const other = first === "a" ? "b" : "a";
+    expect(await lockHolders()).toHaveLength(1);
+    await pay("one");
+
+    // The holder's lock connection dies: it must stop, and the other instance takes over.
+    const [pid] = await lockHolders();
+    await db.pool.query("select pg_terminate_backend($1)", [pid]);
+    expect(await waitFor(async () => (await holderOf()) === other && other, "the takeover")).toBe(other);
+    expect(await lockHolders()).toHaveLength(1);
+    await pay("two");
+
+    // A graceful stop hands the account back.
+    await instances[other].stop();
+    expect(await waitFor(async () => (await holderOf()) === first && first, "the handback")).toBe(first);
+    await pay("three");
+
+    expect(await appliedTo(account)).toEqual([
+      { instance: first, memo: "one" },
+      { instance: other, memo: "two" },
+      { instance: first, memo: "three" },
+    ]);
+  });
+});

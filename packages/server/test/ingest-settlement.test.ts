@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Memo } from "@stellar/stellar-sdk";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.js";
+import { loadConfig } from "../src/config.js";
+import { transaction } from "../src/db/pool.js";
+import { createLogger } from "../src/logger.js";
+import { createMerchant } from "../src/merchants/service.js";
+import type { Merchant } from "../src/merchants/store.js";
+import { createMetrics } from "../src/metrics/registry.js";
+import { createPayment } from "../src/payments/service.js";
+import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from "../src/payments/settlement.js";
+import { ingestLockKey, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
+import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { childEnv } from "./support/process.js";
+
+let db: TestDatabase;
+let horizon: LocalHorizon;
+const cleanups: Array<() => Promise<unknown>> = [];
+const config = loadConfig({ PUBLIC_BASE_URL: "https://pay.example.test" });
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  horizon = await startLocalHorizon();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await horizon?.close();
+  await db?.drop();
+});
+
+async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** An in-process instance with the real settlement; `outcomes` collects what it committed. */
+function start() {
+  const controller = new AbortController();
+  const metrics = createMetrics(db.pool);
+  const outcomes: SettlementOutcome[] = [];
+  const { done } = startPaymentIngestion({
+    config,
+    pool: db.pool,
+    connectionString: db.url,
+    clock: systemClock,
+    log: createLogger("silent"),
+    metrics,
+    signal: controller.signal,
+    apply: applyPaymentRecord,
+    observe: (outcome) => {
+      outcomes.push(outcome);
+      observeSettlement(metrics, outcome);
+    },
+    horizonUrl: horizon.url,
+    networkPassphrase: horizon.networkPassphrase,
+    pollAccountsMs: 100,
+    watchdogMs: 10_000,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    controller.abort();
+    return (stopped ??= done);
+  };
+  cleanups.push(stop);
+  const streaming = (account: string) =>
+    waitFor(async () => {
+      const metric = await metrics.registry.getSingleMetric("horizon_stream_connected")?.get();
+      return metric?.values.some((v) => v.labels.account === account && v.value === 1);
+    }, "the stream");
+  return { metrics, outcomes, stop, streaming };
+}
+
+async function newMerchant(): Promise<{ merchant: Merchant; account: string }> {
+  const account = (await horizon.newAccount("1")).publicKey();
+  const { merchant } = await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
+  return { merchant, account };
+}
+
+async function newPayment(merchant: Merchant, amount: string) {
+  const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase };
+  return transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links));
+}
+
+const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
+
+async function cursorOf(account: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ paging_token: string }>(
+    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
+    [horizon.networkPassphrase, account],
+  );
+  return rows[0]?.paging_token;
+}
+
+async function statusOf(paymentId: string): Promise<string> {
+  const { rows } = await db.pool.query<{ status: string }>("select status from payments where id = $1", [paymentId]);
+  return rows[0]!.status;
+}
+
+/** Settlement rows and events per type for one payment: what a replay must never add to. */
+async function effectsOf(paymentId: string) {
+  const settlements = await db.pool.query("select 1 from payment_settlements where payment_id = $1", [paymentId]);
+  const events = await db.pool.query<{ type: string; n: string }>(
+    "select type, count(*) as n from events where payment_id = $1 group by type order by type",
+    [paymentId],
+  );
+  return { settlements: settlements.rowCount, events: Object.fromEntries(events.rows.map((r) => [r.type, Number(r.n)])) };
+}
+
+const CONFIRMED_ONCE = { settlements: 1, events: { "payment.created": 1, "payment.confirmed": 1 } };
+
+describe("payment ingestion with settlement", () => {
+  it("confirms a payment made while ingesting, and replaying its record changes nothing", async () => {
+    const payer = await horizon.newAccount("100");
+    const { merchant, account } = await newMerchant();
+    const first = start();
+    await first.streaming(account);
+    const startedAt = (await cursorOf(account))!;
+    const payment = await newPayment(merchant, "5");
+    await horizon.pay({ from: payer, to: account, amount: "5", memo: Memo.id(payment.memo!.value) });
+    await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "the confirmation");
+    expect(await effectsOf(payment.id)).toEqual(CONFIRMED_ONCE);
+    expect(first.outcomes.map((o) => o.kind)).toEqual(["applied"]);
+    const reached = await cursorOf(account);
+    await first.stop();
+
+    // As after restoring an old backup: the cursor goes back and the record is streamed again.
+    await db.pool.query("update stellar_cursors set paging_token = $2 where account = $1", [account, startedAt]);
+    const second = start();
+    await waitFor(async () => (await cursorOf(account)) === reached && second.outcomes.length > 0, "the replay");
+    expect(second.outcomes.map((o) => o.kind)).toEqual(["duplicate"]);
+    expect(await effectsOf(payment.id)).toEqual(CONFIRMED_ONCE);
+  });
+
+  it("finds a payment made while ingestion was down once it is back", async () => {
+    const payer = await horizon.newAccount("100");
+    const { merchant, account } = await newMerchant();
+    const first = start();
+    await first.streaming(account);
+    await first.stop();
+
+    const payment = await newPayment(merchant, "2.5");
+    const paid = await horizon.pay({ from: payer, to: account, amount: "2.5", memo: Memo.id(payment.memo!.value) });
+    expect(await statusOf(payment.id)).toBe("pending");
+    start();
+    await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "the confirmation after the restart");
+    expect(await cursorOf(account)).toBe(opToken(paid));
+    expect(await effectsOf(payment.id)).toEqual(CONFIRMED_ONCE);
+  });
+
+  it("with two ingesting processes, confirms each payment once even when the holder is killed", async () => {
+    const payer = await horizon.newAccount("100");
+    const { merchant, account } = await newMerchant();
+    const children = [spawnIngester(), spawnIngester()];
+    const holder = async () => {
+      const { rows } = await db.pool.query<{ application_name: string }>(
+        `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
+         where l.locktype = 'advisory' and l.granted and ((l.classid::int8 << 32) | l.objid::int8) = $1::int8`,
+        [ingestLockKey(horizon.networkPassphrase, account)],
+      );
+      const pid = rows.length === 1 ? Number(/^lumenpay-ingest (\d+)@/.exec(rows[0]!.application_name)?.[1]) : undefined;
+      return children.find((c) => c.pid === pid);
+    };
+    const payAndConfirm = async () => {
+      const payment = await newPayment(merchant, "1");
+      await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.id(payment.memo!.value) });
+      await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "a confirmation");
+      return payment.id;
+    };
+
+    const first = await waitFor(holder, "a lock holder");
+    // The account's first start begins at "now": pay only once that point is stored.
+    await waitFor(async () => (await cursorOf(account)) !== undefined, "the starting cursor");
+    const paid = [await payAndConfirm()];
+    first.kill("SIGKILL");
+    // Paid before the other process has noticed: it must be picked up from the cursor.
+    paid.push(await payAndConfirm());
+    const second = await waitFor(holder, "the takeover");
+    expect(second).not.toBe(first);
+    paid.push(await payAndConfirm());
+
+    for (const id of paid) expect(await effectsOf(id)).toEqual(CONFIRMED_ONCE);
+  });
+});
+
+const SRC = (path: string) => JSON.stringify(fileURLToPath(new URL(`../src/${path}`, import.meta.url)));
+
+/** An ingestion-only process, as a second server instance would run it; SIGTERM stops it cleanly. */
+const INGESTER = `
+import { loadConfig } from ${SRC("config.ts")};
+import { createPool } from ${SRC("db/pool.ts")};
+import { createLogger } from ${SRC("logger.ts")};
+import { createMetrics } from ${SRC("metrics/registry.ts")};
+import { applyPaymentRecord, observeSettlement } from ${SRC("payments/settlement.ts")};
+import { startPaymentIngestion } from ${SRC("stellar/ingest.ts")};
+const config = loadConfig(process.env);
+const pool = createPool(config.databaseUrl, { ...config.db, poolMin: 0 });
+const metrics = createMetrics(pool);
+const controller = new AbortController();
+process.on("SIGTERM", () => controller.abort());
+const { done } = startPaymentIngestion({
+  config, pool, connectionString: config.databaseUrl, clock: { now: () => new Date() }, log: createLogger("warn"),
+  metrics, signal: controller.signal, apply: applyPaymentRecord, observe: (o) => observeSettlement(metrics, o),
+  pollAccountsMs: 100, watchdogMs: 10000,
+});
+await done;
+await pool.end();
+`;
+
+function spawnIngester(): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", INGESTER], {
+    cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+    env: childEnv({
+      DATABASE_URL: db.url,
+      STELLAR_NETWORK: "custom",
+      STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase,
+      HORIZON_URL: horizon.url,
+    }),
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  });
+  return child;
+}

@@ -1,0 +1,242 @@
+import { Keypair, Memo } from "@stellar/stellar-sdk";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.js";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { createMerchant } from "../src/merchants/service.js";
+import { getMerchant, updateMerchant } from "../src/merchants/store.js";
+import { createMetrics } from "../src/metrics/registry.js";
+import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
+import { createTestDatabase, type TestDatabase } from "./support/db.js";
+
+let db: TestDatabase;
+let horizon: LocalHorizon;
+const running: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // What the recording apply writes: one row per application, so a repeat shows as a second row.
+  await db.pool.query("create table applied (id bigserial primary key, account text not null, paging_token bigint not null, memo text)");
+  horizon = await startLocalHorizon();
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((stop) => stop()));
+});
+afterAll(async () => {
+  await horizon?.close();
+  await db?.drop();
+});
+
+/** Polls `check` until it returns something other than undefined/false. */
+async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const recording: ApplyRecord<void> = async (tx, record) => {
+  await tx.query("insert into applied (account, paging_token, memo) values ($1, $2, $3)", [
+    "to" in record ? record.to : "account" in record ? record.account : null,
+    record.paging_token,
+    record.transaction_attr?.memo ?? null,
+  ]);
+};
+
+function start(apply: ApplyRecord<void> = recording) {
+  const controller = new AbortController();
+  const metrics = createMetrics(db.pool);
+  const { done } = startPaymentIngestion({
+    config: loadConfig({}),
+    pool: db.pool,
+    connectionString: db.url,
+    clock: systemClock,
+    log: createLogger("silent"),
+    metrics,
+    signal: controller.signal,
+    apply,
+    horizonUrl: horizon.url,
+    networkPassphrase: horizon.networkPassphrase,
+    pollAccountsMs: 100,
+    watchdogMs: 10_000,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    controller.abort();
+    return (stopped ??= done);
+  };
+  running.push(stop);
+  return { metrics, stop };
+}
+
+async function merchantAccount(): Promise<string> {
+  const account = (await horizon.newAccount("1")).publicKey();
+  await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
+  return account;
+}
+
+/** The operation's paging token: its transaction's TOID with operation index 1. */
+const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
+
+async function cursorOf(account: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ paging_token: string }>(
+    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
+    [horizon.networkPassphrase, account],
+  );
+  return rows[0]?.paging_token;
+}
+
+async function appliedTo(account: string): Promise<Array<{ paging_token: string; memo: string | null }>> {
+  const { rows } = await db.pool.query<{ paging_token: string; memo: string | null }>(
+    "select paging_token, memo from applied where account = $1 order by id",
+    [account],
+  );
+  return rows;
+}
+
+async function gauge(metrics: ReturnType<typeof createMetrics>, name: string, account: string): Promise<number | undefined> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  return metric?.values.find((v) => v.labels.account === account)?.value;
+}
+
+describe("payment ingestion", () => {
+  it("applies a payment made while ingesting exactly once, storing the cursor in the same transaction", async () => {
+    const payer = await horizon.newAccount("100");
+    const account = await merchantAccount();
+    let killed = false;
+    let reachedRetry: () => void = () => {};
+    const retryReached = new Promise<void>((resolve) => (reachedRetry = resolve));
+    let releaseRetry: () => void = () => {};
+    const retryReleased = new Promise<void>((resolve) => (releaseRetry = resolve));
+    const { metrics } = start(async (tx, record, ctx) => {
+      if (record.transaction_attr?.memo === "kill") {
+        if (!killed) {
+          killed = true;
+          await recording(tx, record, ctx);
+          // The database ends this session mid-transaction, after the row was written.
+          await tx.query("select pg_terminate_backend(pg_backend_pid())");
+        }
+        reachedRetry();
+        await retryReleased;
+      }
+      await recording(tx, record, ctx);
+    });
+    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the stream");
+
+    const first = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
+    await horizon.pay({ from: payer, to: account, amount: "2", memo: Memo.text("failed"), successful: false });
+    await waitFor(async () => (await cursorOf(account)) === opToken(first), "the first payment");
+    expect(await appliedTo(account)).toEqual([{ paging_token: opToken(first), memo: "first" }]);
+
+    const kill = await horizon.pay({ from: payer, to: account, amount: "3", memo: Memo.text("kill") });
+    await retryReached;
+    // The killed transaction took its row with it, and the cursor stayed behind the payment.
+    expect(await appliedTo(account)).toEqual([{ paging_token: opToken(first), memo: "first" }]);
+    expect(await cursorOf(account)).toBe(opToken(first));
+    releaseRetry();
+    await waitFor(async () => (await cursorOf(account)) === opToken(kill), "the retried payment");
+    // A failed transaction is never applied; each successful payment is applied exactly once.
+    expect(await appliedTo(account)).toEqual([
+      { paging_token: opToken(first), memo: "first" },
+      { paging_token: opToken(kill), memo: "kill" },
+    ]);
+    expect(await gauge(metrics, "horizon_ingest_lag_seconds", account)).toBeGreaterThanOrEqual(0);
+  });
+
+  it("begins at now on an account's first start, ignoring its older payments", async () => {
+    const payer = await horizon.newAccount("100");
+    const account = await merchantAccount();
+    await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-1") });
+    const old = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-2") });
+    const { metrics } = start();
+    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the stream");
+    expect(await cursorOf(account)).toBe(opToken(old));
+
+    const fresh = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new") });
+    await waitFor(async () => (await cursorOf(account)) === opToken(fresh), "the new payment");
+    expect(await appliedTo(account)).toEqual([{ paging_token: opToken(fresh), memo: "new" }]);
+  });
+
+  it("finds the payments made while it was stopped on restart, none missed and none repeated", async () => {
+    const payer = await horizon.newAccount("100");
+    const account = await merchantAccount();
+    const first = start();
+    await waitFor(async () => (await gauge(first.metrics, "horizon_stream_connected", account)) === 1, "the stream");
+    const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
+    await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
+    await first.stop();
+
+    // More than two pages (of 200), so resuming has to follow the page links.
+    const generated = await horizon.generatePayments(account, 450, { memo: (i) => Memo.text(`down-${i}`), perLedger: 70 });
+    const second = start();
+    await waitFor(async () => (await cursorOf(account)) === generated.lastPagingToken, "the catch-up", 30_000);
+    const after = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("after") });
+    await waitFor(async () => (await cursorOf(account)) === opToken(after), "the payment after the restart");
+    await second.stop();
+
+    const rows = await appliedTo(account);
+    expect(rows.map((r) => r.memo)).toEqual(["before", ...Array.from({ length: 450 }, (_, i) => `down-${i}`), "after"]);
+    expect(new Set(rows.map((r) => r.paging_token)).size).toBe(rows.length);
+  });
+
+  it("compares paging tokens as 64-bit integers, never as text or floating point", async () => {
+    expect(parsePagingToken("9223372036854775807")).toBe(9_223_372_036_854_775_807n);
+    // As doubles these two are equal; as text "999999999" sorts after "85899350017".
+    expect(parsePagingToken("9007199254740993") > parsePagingToken("9007199254740992")).toBe(true);
+    expect(parsePagingToken("85899350017") > parsePagingToken("999999999")).toBe(true);
+    expect(() => parsePagingToken("12-1")).toThrow(TypeError);
+    expect(() => parsePagingToken("")).toThrow(TypeError);
+
+    const payer = await horizon.newAccount("100");
+    const low = await merchantAccount();
+    const high = await merchantAccount();
+    const toLow = await horizon.pay({ from: payer, to: low, amount: "1", memo: Memo.text("after-999999999") });
+    await horizon.pay({ from: payer, to: high, amount: "1", memo: Memo.text("before-max") });
+    await db.pool.query(
+      "insert into stellar_cursors (network_passphrase, account, paging_token) values ($1, $2, 999999999), ($1, $3, 9223372036854775806)",
+      [horizon.networkPassphrase, low, high],
+    );
+    const { metrics } = start();
+    // The stream opens once catching up from the stored cursor is done.
+    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", low)) === 1, "the low stream");
+    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", high)) === 1, "the high stream");
+    expect((await appliedTo(low)).map((r) => r.paging_token)).toContain(opToken(toLow));
+    expect(await cursorOf(low)).toBe(opToken(toLow));
+    expect(await appliedTo(high)).toEqual([]);
+    expect(await cursorOf(high)).toBe("9223372036854775806");
+  });
+
+  it("picks up a new merchant account and lets go of one no merchant uses any more", async () => {
+    const payer = await horizon.newAccount("100");
+    const { metrics } = start();
+    const account = await merchantAccount();
+    const lockHeld = async (key: string) => {
+      const { rows } = await db.pool.query(
+        "select 1 from pg_locks where locktype = 'advisory' and granted and ((classid::int8 << 32) | objid::int8) = $1::int8",
+        [key],
+      );
+      return rows.length === 1;
+    };
+    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the new account's stream");
+    expect(await lockHeld(ingestLockKey(horizon.networkPassphrase, account))).toBe(true);
+    const paid = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new merchant") });
+    await waitFor(async () => (await cursorOf(account)) === opToken(paid), "the payment");
+
+    const { rows } = await db.pool.query<{ id: string }>("select id from merchants where $1 = any(accounts)", [account]);
+    const merchant = (await getMerchant(db.pool, rows[0]!.id))!;
+    await updateMerchant(db.pool, merchant.id, { ...merchant, accounts: [Keypair.random().publicKey()] });
+    await waitFor(async () => !(await lockHeld(ingestLockKey(horizon.networkPassphrase, account))), "the lock release");
+    expect(await gauge(metrics, "horizon_stream_connected", account)).toBeUndefined();
+  });
+
+  it("backs off exponentially, with jitter and a ceiling", () => {
+    expect([1, 2, 3, 4].map((n) => reconnectDelayMs(n, () => 0.5))).toEqual([500, 1000, 2000, 4000]);
+    expect(reconnectDelayMs(30, () => 0.5)).toBe(30_000);
+    expect(reconnectDelayMs(1, () => 0)).toBe(400);
+    expect(reconnectDelayMs(1, () => 1)).toBe(600);
+  });
+});

@@ -141,6 +141,20 @@ describe("payment ingestion with settlement", () => {
     expect(await effectsOf(payment.id)).toEqual(CONFIRMED_ONCE);
   });
 
+  it("on an account's first start, finds payments made to open payment requests before it was seen", async () => {
+    const payer = await horizon.newAccount("100");
+    const { merchant, account } = await newMerchant();
+    // An older payment to the account that no open request waits for: it must stay behind "now".
+    await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.id("1") });
+    const payment = await newPayment(merchant, "3");
+    // Paid before any ingestion instance has seen the account (a new merchant is seen within pollAccountsMs).
+    await horizon.pay({ from: payer, to: account, amount: "3", memo: Memo.id(payment.memo!.value) });
+    const first = start();
+    await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "the confirmation");
+    expect(await effectsOf(payment.id)).toEqual(CONFIRMED_ONCE);
+    expect(first.outcomes.filter((o) => o.kind === "applied")).toHaveLength(1);
+  });
+
   it("finds a payment made while ingestion was down once it is back", async () => {
     const payer = await horizon.newAccount("100");
     const { merchant, account } = await newMerchant();

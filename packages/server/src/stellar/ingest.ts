@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Horizon } from "@stellar/stellar-sdk";
@@ -90,6 +92,15 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): { done:
   // An http:// Horizon is only ever one the operator configured explicitly.
   const server = new Horizon.Server(horizonUrl, { allowHttp: new URL(horizonUrl).protocol === "http:" });
   server.httpClient.defaults.timeout = watchdogMs;
+  // The SDK's requests get keep-alive agents of their own, away from the global ones its EventSource
+  // streams use. axios sends them through follow-redirects, whose request timeout leaves
+  // `socket.destroy` listening for the socket's "timeout" event after the request is done; a stream
+  // reusing such a socket from the global agent (whose sockets time out after 5 s idle) was destroyed
+  // by the first 5 s without a payment ("payment stream failed: connection lost").
+  const agentOptions = { keepAlive: true, timeout: 5_000 };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+  // The client is an axios instance (the SDK's build with axios), though its type leaves these options out.
+  Object.assign(server.httpClient.defaults, { httpAgent: agents.http, httpsAgent: agents.https });
   const metrics = createIngestMetrics(deps.metrics.registry);
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase };
 
@@ -174,6 +185,9 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): { done:
         await sleep(reconnectDelayMs(failures, Math.random), undefined, { signal }).catch(() => undefined);
       }
     }
-  })();
+  })().finally(() => {
+    agents.http.destroy();
+    agents.https.destroy();
+  });
   return { done };
 }

@@ -28,13 +28,25 @@ export interface RecordedEvent {
  * its event and the queue rows commit or roll back together, so a notification is never lost.
  */
 export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
-  const recorded = await insertEvent(tx, e);
-  if (recorded.created) await fanOut(tx, { id: recorded.id, merchantId: e.merchantId, type: e.type, createdAt: e.now });
-  return recorded;
+  const { id, body } = envelopeOf(e);
+  // One round trip on the API's hot path: the event, its deliveries, and the wake-up.
+  const { rows } = await tx.query<{ created: boolean }>(
+    `with event as (
+       insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
+       values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing returning id
+     ), deliveries as (
+       ${FAN_OUT_SELECT.replace("$event", "(select id from event)")}
+         and exists (select 1 from event)
+       returning 1
+     )
+     select exists (select 1 from event) as created,
+            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`,
+    [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now, null],
+  );
+  return { id, body, created: rows[0]!.created };
 }
 
-/** Writes the event alone, delivered to nobody; `recordEvent` also fans it out. */
-export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
+function envelopeOf(e: NewEvent): { id: string; body: string } {
   const id = e.id ?? newId("evt");
   const envelope: EventEnvelope = {
     id,
@@ -45,7 +57,25 @@ export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
     data: { object: e.object },
   };
   // Serialized once: every attempt to every endpoint sends these exact bytes.
-  const body = JSON.stringify(envelope);
+  return { id, body: JSON.stringify(envelope) };
+}
+
+/**
+ * One delivery row per subscribed endpoint. Disabled endpoints still get a row, parked as
+ * `endpoint_disabled`, so the event can be recovered once the merchant fixes the endpoint.
+ * Parameters: $2 merchant, $3 type, $7 time, $8 optional endpoint ids; `$event` is the event id.
+ */
+const FAN_OUT_SELECT = `insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
+       select 'del_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), $event, e.id, e.merchant_id,
+              case when e.disabled then 'endpoint_disabled' else 'pending' end, $7, $7
+       from webhook_endpoints e
+       where e.merchant_id = $2 and e.deleted_at is null
+         and ($3 = any (e.enabled_events) or '*' = any (e.enabled_events))
+         and ($8::text[] is null or e.id = any ($8::text[]))`;
+
+/** Writes the event alone, delivered to nobody; `recordEvent` also fans it out. */
+export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
+  const { id, body } = envelopeOf(e);
   const inserted = await tx.query(
     `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
      values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`,
@@ -54,21 +84,18 @@ export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   return { id, body, created: inserted.rowCount !== 0 };
 }
 
-/**
- * One delivery row per subscribed endpoint. Disabled endpoints still get a row, parked as
- * `endpoint_disabled`, so the event can be recovered once the merchant fixes the endpoint.
- */
+/** Fans out an event written by `insertEvent` (see FAN_OUT_SELECT), optionally to some endpoints only. */
 export async function fanOut(tx: Db, event: { id: string; merchantId: string; type: string; createdAt: Date }, endpointIds?: string[]): Promise<number> {
-  const { rowCount } = await tx.query(
-    `insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
-     select 'del_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), $1, e.id, e.merchant_id,
-            case when e.disabled then 'endpoint_disabled' else 'pending' end, $4, $4
-     from webhook_endpoints e
-     where e.merchant_id = $2 and e.deleted_at is null
-       and ($3 = any (e.enabled_events) or '*' = any (e.enabled_events))
-       and ($5::text[] is null or e.id = any ($5::text[]))`,
-    [event.id, event.merchantId, event.type, event.createdAt, endpointIds ?? null],
-  );
+  const { rowCount } = await tx.query(FAN_OUT_SELECT.replace("$event", "$1::text"), [
+    event.id,
+    event.merchantId,
+    event.type,
+    null,
+    null,
+    null,
+    event.createdAt,
+    endpointIds ?? null,
+  ]);
   if ((rowCount ?? 0) > 0) await notifyDeliveryWorkers(tx);
   return rowCount ?? 0;
 }

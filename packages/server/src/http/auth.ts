@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
 import { hashApiKey } from "../merchants/service.js";
-import { findActiveApiKey, getMerchant, touchApiKey, type Merchant } from "../merchants/store.js";
+import { findMerchantByApiKey, touchApiKey, type Merchant } from "../merchants/store.js";
 import { HttpError } from "./errors.js";
 
 declare module "fastify" {
@@ -51,8 +51,9 @@ export function requireApiKey(app: FastifyInstance, deps: { pool: Pool; clock: C
     const secret = bearer(request);
     if (!secret.startsWith("sk_")) throw new HttpError(401, "invalid_api_key", "API keys start with sk_.");
     const now = deps.clock.now();
-    const key = await findActiveApiKey(deps.pool, hashApiKey(secret), now);
-    if (!key) throw new HttpError(401, "invalid_api_key", "This API key is not valid, has expired or was revoked.");
+    const found = await findMerchantByApiKey(deps.pool, hashApiKey(secret), now);
+    if (!found) throw new HttpError(401, "invalid_api_key", "This API key is not valid, has expired or was revoked.");
+    const { key } = found;
     const wait = limiter.take(key.id);
     if (wait > 0) {
       reply.header("retry-after", String(wait));
@@ -60,8 +61,6 @@ export function requireApiKey(app: FastifyInstance, deps: { pool: Pool; clock: C
     }
     // Recorded at minute granularity: a write on every request would contend on one row.
     if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > 60_000) await touchApiKey(deps.pool, key.id, now);
-    const merchant = await getMerchant(deps.pool, key.merchantId);
-    if (!merchant) throw new HttpError(401, "invalid_api_key", "This API key is not valid.");
-    request.merchant = merchant;
+    request.merchant = found.merchant;
   });
 }

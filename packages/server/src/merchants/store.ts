@@ -133,14 +133,29 @@ export async function insertApiKey(
   return toApiKey(rows[0]!);
 }
 
-/** The key with this hash if it is usable at `now` (not revoked, not expired). */
-export async function findActiveApiKey(db: Db, hash: Buffer, now: Date): Promise<ApiKey | undefined> {
-  const { rows } = await db.query<ApiKeyRow>(
-    `select id, merchant_id, prefix, created_at, expires_at, revoked_at, last_used_at from api_keys
-     where hash = $1 and revoked_at is null and (expires_at is null or expires_at > $2)`,
+/** The usable key with this hash and its merchant, in one round trip (every API request asks this). */
+export async function findMerchantByApiKey(db: Db, hash: Buffer, now: Date): Promise<{ key: ApiKey; merchant: Merchant } | undefined> {
+  const { rows } = await db.query<MerchantRow & { key_id: string; key_prefix: string; key_created_at: Date; key_expires_at: Date | null; key_last_used_at: Date | null }>(
+    `select m.*, k.id as key_id, k.prefix as key_prefix, k.created_at as key_created_at,
+            k.expires_at as key_expires_at, k.last_used_at as key_last_used_at
+     from api_keys k join merchants m on m.id = k.merchant_id
+     where k.hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)`,
     [hash, now],
   );
-  return rows[0] && toApiKey(rows[0]);
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    merchant: toMerchant(r),
+    key: {
+      id: r.key_id,
+      merchantId: r.id,
+      prefix: r.key_prefix,
+      createdAt: r.key_created_at,
+      expiresAt: r.key_expires_at,
+      revokedAt: null,
+      lastUsedAt: r.key_last_used_at,
+    },
+  };
 }
 
 export async function touchApiKey(db: Db, id: string, now: Date): Promise<void> {

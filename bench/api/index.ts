@@ -11,7 +11,7 @@ import { createLogger } from "../../packages/server/src/logger.js";
 import { systemClock } from "../../packages/server/src/clock.js";
 import { createMerchant } from "../../packages/server/src/merchants/service.js";
 import { createBenchDatabase } from "../support/db.js";
-import { formatResult, load, type LoadRequest } from "../support/load.js";
+import { formatResult, loadInWorker, type LoadRequest } from "../support/load.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 
@@ -52,7 +52,7 @@ export async function run(): Promise<void> {
     };
     const toml: LoadRequest = { method: "GET", path: `/.well-known/stellar.toml?merchant_id=${merchant.id}`, expectStatus: 200 };
 
-    console.log(`duration ${DURATION_MS} ms per run, 32 connections, closed loop`);
+    console.log(`duration ${DURATION_MS} ms per run, 32 connections, closed loop, load generated in a worker thread`);
     for (const [label, req, contentType] of [
       ["POST /v1/payments", createPayment, "application/json"],
       ["GET /.well-known/stellar.toml", toml, "text/plain; charset=utf-8"],
@@ -60,8 +60,8 @@ export async function run(): Promise<void> {
       const sample = await fetch(origin + req.path, { method: req.method, headers: req.headers, body: req.body?.() });
       const sampleBody = await sample.text();
       const bare = await bareServer(req.expectStatus, contentType, sampleBody);
-      const ours = await load(origin, req, { durationMs: DURATION_MS });
-      const baseline = await load(bare.origin, req, { durationMs: DURATION_MS });
+      const ours = await loadInWorker(origin, req, { durationMs: DURATION_MS });
+      const baseline = await loadInWorker(bare.origin, req, { durationMs: DURATION_MS });
       await bare.close();
       console.log(formatResult(`lumenpay ${label}`, ours));
       console.log(formatResult(`bare node:http, same shape`, baseline));

@@ -1,3 +1,4 @@
+import { Worker } from "node:worker_threads";
 import { Pool } from "undici";
 
 export interface LoadResult {
@@ -62,4 +63,19 @@ export async function load(origin: string, req: LoadRequest, { connections = 32,
 
 export function formatResult(label: string, r: LoadResult): string {
   return `${label.padEnd(44)} ${r.perSecond.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(7)} ms   p99 ${r.p99Ms.toFixed(2).padStart(7)} ms   errors ${r.errors}`;
+}
+
+/** `load` in a worker thread with a fixed body: the server in this process gets the main thread to itself. */
+export function loadInWorker(origin: string, req: LoadRequest, options: { connections?: number; durationMs?: number; warmupMs?: number } = {}): Promise<LoadResult> {
+  const { body, ...rest } = req;
+  const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
+    workerData: { origin, req: rest, bodyText: body?.(), options },
+  });
+  return new Promise((resolve, reject) => {
+    worker.once("message", (result: LoadResult) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once("error", reject);
+  });
 }

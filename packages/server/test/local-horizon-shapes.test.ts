@@ -5,8 +5,9 @@ import { decodeTransaction } from "../src/stellar/local-horizon/decode.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { type Json, transactionJson } from "../src/stellar/local-horizon/records.js";
 
-// Real Horizon responses (see shared/horizon-examples/README.md): they pin the shapes we render.
-const FIXTURES = new URL("../../../../shared/horizon-examples/", import.meta.url);
+// Real Horizon responses (see fixtures/horizon-examples/README.md; a copy of shared/horizon-examples,
+// kept in the repository so the suite runs from any clone): they pin the shapes we render.
+const FIXTURES = new URL("./fixtures/horizon-examples/", import.meta.url);
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(name, FIXTURES), "utf8")) as Json;
 
 type Shape = string | Shape[] | { [key: string]: Shape };

@@ -113,7 +113,7 @@ describe("lumenpay start: graceful shutdown", () => {
     expect(res?.status, server.stderr()).toBe(200);
     expect(JSON.parse(res!.body)).toMatchObject({ id: merchantId, name: "Renamed during shutdown" });
     expect(res?.headers.connection).toBe("close");
-    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(await server.exited, server.problems()).toEqual({ code: 0, signal: null });
     await server.waitForLog((line) => line.msg === "shutdown complete");
     const { rows } = await db.pool.query("select name from merchants where id = $1", [merchantId]);
     expect(rows[0]?.name).toBe("Renamed during shutdown");
@@ -131,7 +131,7 @@ describe("lumenpay start: graceful shutdown", () => {
 
     const closed = once(socket, "close");
     server.child.kill("SIGTERM");
-    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(await server.exited, server.problems()).toEqual({ code: 0, signal: null });
     await closed;
   });
 
@@ -145,7 +145,7 @@ describe("lumenpay start: graceful shutdown", () => {
     server.child.kill("SIGTERM");
     await server.waitForLog((line) => typeof line.msg === "string" && line.msg.startsWith("requests still running after 300 ms"));
     expect(await response).toBeUndefined();
-    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(await server.exited, server.problems()).toEqual({ code: 0, signal: null });
     const { rows } = await db.pool.query("select name from merchants where id = $1", [merchantId]);
     expect(rows[0]?.name).not.toBe("Never finished");
   });

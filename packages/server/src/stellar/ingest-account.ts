@@ -66,8 +66,11 @@ export function reconnectDelayMs(failures: number, random: () => number): number
 
 /** `promise`, or a rejection as soon as `signal` aborts, so shutdown never waits on a slow Horizon. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
+  // After an abort nobody awaits `promise`; its later failure (Horizon unreachable, say) must not
+  // become an unhandled rejection, which would end the process mid-shutdown.
+  promise.catch(() => undefined);
   return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
     const onAbort = () => reject(signal.reason as Error);
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));

@@ -40,6 +40,8 @@ export interface ServerProcess {
   exited: Promise<Exit>;
   /** Everything written to stderr so far, to explain a failure. */
   stderr(): string;
+  /** Warnings and errors logged so far, to explain a failure. */
+  problems(): string;
 }
 
 /** Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines. */
@@ -70,6 +72,8 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
     child,
     exited,
     stderr: () => stderr,
+    problems: () =>
+      [stderr, ...seen.filter((line) => Number(line.level) >= 40).map((line) => JSON.stringify(line))].filter(Boolean).join("\n"),
     waitForLog(match) {
       const found = seen.find(match);
       if (found) return Promise.resolve(found);

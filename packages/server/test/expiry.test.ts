@@ -1,61 +1,17 @@
-import { Horizon, type Keypair, Memo } from "@stellar/stellar-sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { transaction } from "../src/db/pool.js";
+import { Memo } from "@stellar/stellar-sdk";
+import { describe, expect, it } from "vitest";
 import { expireDuePayments } from "../src/payments/expiry.js";
-import { applyPaymentRecord, type HorizonPaymentRecord } from "../src/payments/settlement.js";
-import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
-import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./support/app.js";
+import { applyPaymentRecord } from "../src/payments/settlement.js";
+import { useChainApp } from "./support/chain.js";
 
-let t: TestApp;
-let horizon: LocalHorizon;
-let server: Horizon.Server;
-let payer: Keypair;
-const clock = new TestClock(new Date("2026-06-01T08:00:00.000Z"));
-
-beforeAll(async () => {
-  horizon = await startLocalHorizon();
-  server = new Horizon.Server(horizon.url, { allowHttp: true });
-  t = await buildTestApp({
-    clock,
-    env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: horizon.url },
-  });
-  payer = await horizon.newAccount("100000");
-});
-afterAll(async () => {
-  await t?.close();
-  await horizon?.close();
-});
-
-const links = () => ({ publicBaseUrl: t.config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase });
-const ctx = () => ({ now: clock.now(), networkPassphrase: horizon.networkPassphrase, links: links() });
-const apply = (record: HorizonPaymentRecord) => transaction(t.db.pool, (tx) => applyPaymentRecord(tx, record, ctx()));
-const expire = (limit?: number) => expireDuePayments(t.db.pool, clock.now(), links(), limit);
+const chain = useChainApp("2026-06-01T08:00:00.000Z", { paymentDefaults: { asset: "XLM", expires_in: 60 } });
+const { clock, links, ctx, apply, pay, merchant, createPayment, getPayment, eventsOf } = chain;
+const expire = (limit?: number) => expireDuePayments(chain.t.db.pool, clock.now(), links(), limit);
 
 /** Moves the clock to `iso` and expires what earlier tests left due, so counts below are this test's own. */
 async function startAt(iso: string) {
   clock.set(new Date(iso));
   await expire();
-}
-
-async function merchant() {
-  const account = (await horizon.newAccount("1")).publicKey();
-  return { ...(await seedMerchant(t, { accounts: [account] })), account };
-}
-type Merchant = Awaited<ReturnType<typeof merchant>>;
-
-async function createPayment(m: Merchant, body: Record<string, unknown>) {
-  const res = await t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { asset: "XLM", expires_in: 60, ...body } });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-const getPayment = async (m: Merchant, id: string) => (await t.app.inject({ method: "GET", url: `/v1/payments/${id}`, headers: m.auth })).json();
-const eventsOf = async (paymentId: string) =>
-  (await t.db.pool.query<{ type: string; body: string }>("select type, body from events where payment_id = $1 order by sequence", [paymentId])).rows;
-
-async function pay(m: Merchant, memo: Memo, amount: string): Promise<HorizonPaymentRecord> {
-  const { hash } = await horizon.pay({ from: payer, to: m.account, amount, memo });
-  const page = await server.payments().forAccount(m.account).join("transactions").order("desc").limit(200).call();
-  return page.records.find((r) => r.transaction_hash === hash)!;
 }
 
 describe("expireDuePayments", () => {
@@ -66,9 +22,9 @@ describe("expireDuePayments", () => {
     const later = await createPayment(m, { amount: "5", expires_in: 120 });
     const confirmed = await createPayment(m, { amount: "5" });
     const canceled = await createPayment(m, { amount: "5" });
-    await apply(await pay(m, Memo.id(partial.memo), "2"));
-    await apply(await pay(m, Memo.id(confirmed.memo), "5"));
-    await t.app.inject({ method: "POST", url: `/v1/payments/${canceled.id}/cancel`, headers: m.auth });
+    await apply(await pay(m, "2", Memo.id(partial.memo)));
+    await apply(await pay(m, "5", Memo.id(confirmed.memo)));
+    await chain.t.app.inject({ method: "POST", url: `/v1/payments/${canceled.id}/cancel`, headers: m.auth });
 
     clock.advance(59_999);
     expect(await expire()).toBe(0);
@@ -97,9 +53,9 @@ describe("expireDuePayments", () => {
     await startAt("2026-06-02T08:00:00.000Z");
     const m = await merchant();
     const p = await createPayment(m, { amount: "1" });
-    const record = await pay(m, Memo.id(p.memo), "1");
+    const record = await pay(m, "1", Memo.id(p.memo));
     clock.advance(120_000);
-    const client = await t.db.pool.connect();
+    const client = await chain.t.db.pool.connect();
     try {
       await client.query("begin");
       // Ingestion took the row lock just before expiry was due to run.
@@ -121,7 +77,7 @@ describe("late payments", () => {
     const p = await createPayment(m, { amount: "3" });
     clock.advance(60_000);
     expect(await expire()).toBe(1);
-    const record = await pay(m, Memo.id(p.memo), "3");
+    const record = await pay(m, "3", Memo.id(p.memo));
     clock.advance(5_000);
 
     const outcome = await apply(record);
@@ -140,13 +96,13 @@ describe("late payments", () => {
     await startAt("2026-06-03T12:00:00.000Z");
     const m = await merchant();
     const canceled = await createPayment(m, { amount: "1" });
-    await t.app.inject({ method: "POST", url: `/v1/payments/${canceled.id}/cancel`, headers: m.auth });
-    expect(await apply(await pay(m, Memo.id(canceled.memo), "1"))).toMatchObject({ status: "canceled", late: true, eventType: "payment.late_payment_received" });
+    await chain.t.app.inject({ method: "POST", url: `/v1/payments/${canceled.id}/cancel`, headers: m.auth });
+    expect(await apply(await pay(m, "1", Memo.id(canceled.memo)))).toMatchObject({ status: "canceled", late: true, eventType: "payment.late_payment_received" });
 
     const paid = await createPayment(m, { amount: "1" });
-    expect(await apply(await pay(m, Memo.id(paid.memo), "1"))).toMatchObject({ status: "confirmed", late: false });
+    expect(await apply(await pay(m, "1", Memo.id(paid.memo)))).toMatchObject({ status: "confirmed", late: false });
     // The customer paid twice: the second payment is for the merchant to refund, not an overpayment.
-    expect(await apply(await pay(m, Memo.id(paid.memo), "1"))).toMatchObject({ status: "confirmed", late: true, eventType: "payment.late_payment_received" });
+    expect(await apply(await pay(m, "1", Memo.id(paid.memo)))).toMatchObject({ status: "confirmed", late: true, eventType: "payment.late_payment_received" });
     const got = await getPayment(m, paid.id);
     expect(got).toMatchObject({ amount_received: "1", overpaid: false });
     expect(got.settlements.map((s: { late: boolean }) => s.late)).toEqual([false, true]);
@@ -156,10 +112,10 @@ describe("late payments", () => {
     await startAt("2026-06-04T08:00:00.000Z");
     const m = await merchant();
     const p = await createPayment(m, { amount: "5" });
-    await apply(await pay(m, Memo.id(p.memo), "2"));
+    await apply(await pay(m, "2", Memo.id(p.memo)));
     clock.advance(60_000);
     expect(await expire()).toBe(1);
-    expect(await apply(await pay(m, Memo.id(p.memo), "3"))).toMatchObject({ status: "expired", late: true });
+    expect(await apply(await pay(m, "3", Memo.id(p.memo)))).toMatchObject({ status: "expired", late: true });
     expect(await getPayment(m, p.id)).toMatchObject({ status: "expired", amount_received: "2" });
   });
 
@@ -170,7 +126,7 @@ describe("late payments", () => {
     clock.advance(60_000);
     expect(await expire()).toBe(1);
     const fresh = await createPayment(m, { amount: "1", memo_type: "text", memo: "invoice-7" });
-    expect(await apply(await pay(m, Memo.text("invoice-7"), "1"))).toMatchObject({ paymentId: fresh.id, status: "confirmed", late: false });
+    expect(await apply(await pay(m, "1", Memo.text("invoice-7")))).toMatchObject({ paymentId: fresh.id, status: "confirmed", late: false });
     expect((await getPayment(m, old.id)).settlements).toEqual([]);
   });
 });

@@ -2,14 +2,10 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.js";
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/logger.js";
-import { createMerchant } from "../src/merchants/service.js";
-import { createMetrics, type Metrics } from "../src/metrics/registry.js";
-import { ingestLockKey, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { connected, metricValue, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
 
 let db: TestDatabase;
 const cleanups: Array<() => Promise<void>> = [];
@@ -27,28 +23,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** Starts an ingesting instance whose apply records each record under the instance's name. */
 function start(instance: string, horizonUrl: string, networkPassphrase: string, watchdogMs = 20_000) {
-  const controller = new AbortController();
-  const metrics = createMetrics(db.pool);
-  const { done } = startPaymentIngestion({
-    config: loadConfig({}),
-    pool: db.pool,
-    connectionString: db.url,
-    clock: systemClock,
-    log: createLogger("silent"),
-    metrics,
-    signal: controller.signal,
+  const started = startIngestion(db, {
     apply: async (tx, record) => {
       await tx.query("insert into applied (instance, account, paging_token, memo) values ($1, $2, $3, $4)", [
         instance,
@@ -59,33 +36,13 @@ function start(instance: string, horizonUrl: string, networkPassphrase: string, 
     },
     horizonUrl,
     networkPassphrase,
-    pollAccountsMs: 100,
     watchdogMs,
   });
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    controller.abort();
-    return (stopped ??= done);
-  };
-  cleanups.push(stop);
-  return { metrics, stop };
+  cleanups.push(started.stop);
+  return started;
 }
 
-async function sample(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const metric = await metrics.registry.getSingleMetric(name)?.get();
-  return metric?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
-}
-const connected = (metrics: Metrics, account: string) => sample(metrics, "horizon_stream_connected", { account });
-
-const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
-
-async function cursorOf(networkPassphrase: string, account: string): Promise<string | undefined> {
-  const { rows } = await db.pool.query<{ paging_token: string }>(
-    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
-    [networkPassphrase, account],
-  );
-  return rows[0]?.paging_token;
-}
+const cursorOf = (networkPassphrase: string, account: string) => storedCursor(db.pool, networkPassphrase, account);
 
 async function appliedTo(account: string): Promise<Array<{ instance: string; memo: string | null }>> {
   const { rows } = await db.pool.query<{ instance: string; memo: string | null }>(
@@ -99,12 +56,6 @@ async function newHorizon(port = 0): Promise<LocalHorizon> {
   const horizon = await startLocalHorizon({ port });
   cleanups.push(() => horizon.close());
   return horizon;
-}
-
-async function merchantAccount(horizon: LocalHorizon): Promise<string> {
-  const account = (await horizon.newAccount("1")).publicKey();
-  await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
-  return account;
 }
 
 /**
@@ -152,7 +103,7 @@ describe("payment ingestion resilience", () => {
     const first = await newHorizon();
     const port = Number(new URL(first.url).port);
     const passphrase = first.networkPassphrase;
-    const account = await merchantAccount(first);
+    const { account } = await newMerchant(db.pool, first);
     const payer = await first.newAccount("100");
     const { metrics } = start("a", first.url, passphrase);
     await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
@@ -172,31 +123,31 @@ describe("payment ingestion resilience", () => {
       { instance: "a", memo: "before" },
       { instance: "a", memo: "after" },
     ]);
-    expect(await sample(metrics, "horizon_stream_reconnects_total", { reason: "error" })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "error" })).toBeGreaterThanOrEqual(1);
   });
 
   it("reconnects a stream that has gone silent", async () => {
     const horizon = await newHorizon();
     const proxy = await startStallingProxy(horizon.url);
-    const account = await merchantAccount(horizon);
+    const { account } = await newMerchant(db.pool, horizon);
     const payer = await horizon.newAccount("100");
     const { metrics } = start("a", proxy.url, horizon.networkPassphrase, 1000);
     await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
     const first = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
     await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(first), "the first payment");
 
-    const silencesBefore = (await sample(metrics, "horizon_stream_reconnects_total", { reason: "silence" })) ?? 0;
+    const silencesBefore = (await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "silence" })) ?? 0;
     proxy.stallStreams();
     const second = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("second") });
     await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(second), "the stalled payment");
-    expect(await sample(metrics, "horizon_stream_reconnects_total", { reason: "silence" })).toBeGreaterThan(silencesBefore);
+    expect(await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "silence" })).toBeGreaterThan(silencesBefore);
     expect((await appliedTo(account)).map((r) => r.memo)).toEqual(["first", "second"]);
   });
 
   it("lets one instance at a time ingest an account, the other taking over from the cursor", async () => {
     const horizon = await newHorizon();
     const passphrase = horizon.networkPassphrase;
-    const account = await merchantAccount(horizon);
+    const { account } = await newMerchant(db.pool, horizon);
     const payer = await horizon.newAccount("100");
     const instances = { a: start("a", horizon.url, passphrase), b: start("b", horizon.url, passphrase) };
     const holderOf = async () => {

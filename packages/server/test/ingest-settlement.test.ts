@@ -2,18 +2,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.js";
 import { loadConfig } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
-import { createLogger } from "../src/logger.js";
-import { createMerchant } from "../src/merchants/service.js";
 import type { Merchant } from "../src/merchants/store.js";
 import { createMetrics } from "../src/metrics/registry.js";
 import { createPayment } from "../src/payments/service.js";
 import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from "../src/payments/settlement.js";
-import { ingestLockKey, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { connected, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
 import { childEnv } from "./support/process.js";
 
 let db: TestDatabase;
@@ -33,29 +31,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** An in-process instance with the real settlement; `outcomes` collects what it committed. */
 function start() {
-  const controller = new AbortController();
   const metrics = createMetrics(db.pool);
   const outcomes: SettlementOutcome[] = [];
-  const { done } = startPaymentIngestion({
+  const { stop } = startIngestion(db, {
     config,
-    pool: db.pool,
-    connectionString: db.url,
-    clock: systemClock,
-    log: createLogger("silent"),
     metrics,
-    signal: controller.signal,
     apply: applyPaymentRecord,
     observe: (outcome) => {
       outcomes.push(outcome);
@@ -63,42 +45,18 @@ function start() {
     },
     horizonUrl: horizon.url,
     networkPassphrase: horizon.networkPassphrase,
-    pollAccountsMs: 100,
     watchdogMs: 10_000,
   });
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    controller.abort();
-    return (stopped ??= done);
-  };
   cleanups.push(stop);
-  const streaming = (account: string) =>
-    waitFor(async () => {
-      const metric = await metrics.registry.getSingleMetric("horizon_stream_connected")?.get();
-      return metric?.values.some((v) => v.labels.account === account && v.value === 1);
-    }, "the stream");
+  const streaming = (account: string) => waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
   return { metrics, outcomes, stop, streaming };
 }
 
-async function newMerchant(): Promise<{ merchant: Merchant; account: string }> {
-  const account = (await horizon.newAccount("1")).publicKey();
-  const { merchant } = await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
-  return { merchant, account };
-}
+const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassphrase, account);
 
 async function newPayment(merchant: Merchant, amount: string) {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase };
   return transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links));
-}
-
-const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
-
-async function cursorOf(account: string): Promise<string | undefined> {
-  const { rows } = await db.pool.query<{ paging_token: string }>(
-    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
-    [horizon.networkPassphrase, account],
-  );
-  return rows[0]?.paging_token;
 }
 
 async function statusOf(paymentId: string): Promise<string> {
@@ -121,7 +79,7 @@ const CONFIRMED_ONCE = { settlements: 1, events: { "payment.created": 1, "paymen
 describe("payment ingestion with settlement", () => {
   it("confirms a payment made while ingesting, and replaying its record changes nothing", async () => {
     const payer = await horizon.newAccount("100");
-    const { merchant, account } = await newMerchant();
+    const { merchant, account } = await newMerchant(db.pool, horizon);
     const first = start();
     await first.streaming(account);
     const startedAt = (await cursorOf(account))!;
@@ -143,7 +101,7 @@ describe("payment ingestion with settlement", () => {
 
   it("on an account's first start, finds payments made to open payment requests before it was seen", async () => {
     const payer = await horizon.newAccount("100");
-    const { merchant, account } = await newMerchant();
+    const { merchant, account } = await newMerchant(db.pool, horizon);
     // An older payment to the account that no open request waits for: it must stay behind "now".
     await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.id("1") });
     const payment = await newPayment(merchant, "3");
@@ -157,7 +115,7 @@ describe("payment ingestion with settlement", () => {
 
   it("finds a payment made while ingestion was down once it is back", async () => {
     const payer = await horizon.newAccount("100");
-    const { merchant, account } = await newMerchant();
+    const { merchant, account } = await newMerchant(db.pool, horizon);
     const first = start();
     await first.streaming(account);
     await first.stop();
@@ -173,7 +131,7 @@ describe("payment ingestion with settlement", () => {
 
   it("with two ingesting processes, confirms each payment once even when the holder is killed", async () => {
     const payer = await horizon.newAccount("100");
-    const { merchant, account } = await newMerchant();
+    const { merchant, account } = await newMerchant(db.pool, horizon);
     const children = [spawnIngester(), spawnIngester()];
     const holder = async () => {
       const { rows } = await db.pool.query<{ application_name: string }>(

@@ -1,13 +1,9 @@
 import { Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.js";
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/logger.js";
-import { createMerchant } from "../src/merchants/service.js";
-import { createMetrics, type Metrics } from "../src/metrics/registry.js";
-import { startPaymentIngestion } from "../src/stellar/ingest.js";
+import type { Metrics } from "../src/metrics/registry.js";
 import { startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { newMerchant, startIngestion, waitFor } from "./support/ingest.js";
 
 let db: TestDatabase;
 const cleanups: Array<() => Promise<void>> = [];
@@ -22,14 +18,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
+/** Summed over every series carrying all of `labels`; 0 when there is none. */
 async function sample(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = await metrics.registry.getSingleMetric(name)?.get();
   return (metric?.values ?? [])
@@ -45,37 +34,23 @@ describe("payment ingestion stream", () => {
   it("holds one stream across idle periods longer than the HTTP agent's socket timeout", { timeout: 20_000 }, async () => {
     const horizon = await startLocalHorizon();
     cleanups.push(() => horizon.close());
-    const account = (await horizon.newAccount("1")).publicKey();
+    const { account } = await newMerchant(db.pool, horizon);
     const payer = await horizon.newAccount("100");
-    await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
-    const metrics = createMetrics(db.pool);
-    const controller = new AbortController();
     const applied: string[] = [];
-    const { done } = startPaymentIngestion({
-      config: loadConfig({}),
-      pool: db.pool,
-      connectionString: db.url,
-      clock: systemClock,
-      log: createLogger("silent"),
-      metrics,
-      signal: controller.signal,
+    const { metrics, stop } = startIngestion(db, {
       apply: async (_tx, record) => {
         applied.push(String(record.transaction_attr?.memo ?? ""));
       },
       horizonUrl: horizon.url,
       networkPassphrase: horizon.networkPassphrase,
-      pollAccountsMs: 100,
       // Far longer than the test: only a broken connection may end the stream.
       watchdogMs: 60_000,
     });
-    cleanups.push(() => {
-      controller.abort();
-      return done;
-    });
+    cleanups.push(stop);
 
-    await waitFor(async () => (await sample(metrics, "horizon_stream_connected", { account })) === 1, "the stream");
+    await waitFor(async () => (await sample(metrics, "horizon_stream_connected", { account })) === 1, "the stream", 10_000);
     await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
-    await waitFor(async () => applied.length === 1, "the first payment");
+    await waitFor(async () => applied.length === 1, "the first payment", 10_000);
     // Idle for longer than the global agent's 5 s socket timeout.
     await new Promise((resolve) => setTimeout(resolve, 6_500));
     expect(await sample(metrics, "horizon_stream_reconnects_total")).toBe(0);

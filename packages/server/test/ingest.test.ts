@@ -1,14 +1,10 @@
 import { Keypair, Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.js";
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/logger.js";
-import { createMerchant } from "../src/merchants/service.js";
 import { getMerchant, updateMerchant } from "../src/merchants/store.js";
-import { createMetrics } from "../src/metrics/registry.js";
-import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs, startPaymentIngestion } from "../src/stellar/ingest.js";
+import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { connected, metricValue, newMerchant, opToken, startIngestion, storedCursor, waitFor as waitUntil } from "./support/ingest.js";
 
 let db: TestDatabase;
 let horizon: LocalHorizon;
@@ -28,16 +24,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** Polls `check` until it returns something other than undefined/false. */
-async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** This file's waits give up after 15 s. */
+const waitFor = <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000) => waitUntil(check, what, timeoutMs);
 
 const recording: ApplyRecord<void> = async (tx, record) => {
   await tx.query("insert into applied (account, paging_token, memo) values ($1, $2, $3)", [
@@ -48,47 +36,12 @@ const recording: ApplyRecord<void> = async (tx, record) => {
 };
 
 function start(apply: ApplyRecord<void> = recording) {
-  const controller = new AbortController();
-  const metrics = createMetrics(db.pool);
-  const { done } = startPaymentIngestion({
-    config: loadConfig({}),
-    pool: db.pool,
-    connectionString: db.url,
-    clock: systemClock,
-    log: createLogger("silent"),
-    metrics,
-    signal: controller.signal,
-    apply,
-    horizonUrl: horizon.url,
-    networkPassphrase: horizon.networkPassphrase,
-    pollAccountsMs: 100,
-    watchdogMs: 10_000,
-  });
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    controller.abort();
-    return (stopped ??= done);
-  };
-  running.push(stop);
-  return { metrics, stop };
+  const instance = startIngestion(db, { apply, horizonUrl: horizon.url, networkPassphrase: horizon.networkPassphrase, watchdogMs: 10_000 });
+  running.push(instance.stop);
+  return instance;
 }
 
-async function merchantAccount(): Promise<string> {
-  const account = (await horizon.newAccount("1")).publicKey();
-  await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
-  return account;
-}
-
-/** The operation's paging token: its transaction's TOID with operation index 1. */
-const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
-
-async function cursorOf(account: string): Promise<string | undefined> {
-  const { rows } = await db.pool.query<{ paging_token: string }>(
-    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
-    [horizon.networkPassphrase, account],
-  );
-  return rows[0]?.paging_token;
-}
+const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassphrase, account);
 
 async function appliedTo(account: string): Promise<Array<{ paging_token: string; memo: string | null }>> {
   const { rows } = await db.pool.query<{ paging_token: string; memo: string | null }>(
@@ -98,15 +51,10 @@ async function appliedTo(account: string): Promise<Array<{ paging_token: string;
   return rows;
 }
 
-async function gauge(metrics: ReturnType<typeof createMetrics>, name: string, account: string): Promise<number | undefined> {
-  const metric = await metrics.registry.getSingleMetric(name)?.get();
-  return metric?.values.find((v) => v.labels.account === account)?.value;
-}
-
 describe("payment ingestion", () => {
   it("applies a payment made while ingesting exactly once, storing the cursor in the same transaction", async () => {
     const payer = await horizon.newAccount("100");
-    const account = await merchantAccount();
+    const { account } = await newMerchant(db.pool, horizon);
     let killed = false;
     let reachedRetry: () => void = () => {};
     const retryReached = new Promise<void>((resolve) => (reachedRetry = resolve));
@@ -125,7 +73,7 @@ describe("payment ingestion", () => {
       }
       await recording(tx, record, ctx);
     });
-    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the stream");
+    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
 
     const first = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
     await horizon.pay({ from: payer, to: account, amount: "2", memo: Memo.text("failed"), successful: false });
@@ -144,16 +92,16 @@ describe("payment ingestion", () => {
       { paging_token: opToken(first), memo: "first" },
       { paging_token: opToken(kill), memo: "kill" },
     ]);
-    expect(await gauge(metrics, "horizon_ingest_lag_seconds", account)).toBeGreaterThanOrEqual(0);
+    expect(await metricValue(metrics, "horizon_ingest_lag_seconds", { account })).toBeGreaterThanOrEqual(0);
   });
 
   it("begins at now on an account's first start, ignoring its older payments", async () => {
     const payer = await horizon.newAccount("100");
-    const account = await merchantAccount();
+    const { account } = await newMerchant(db.pool, horizon);
     await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-1") });
     const old = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-2") });
     const { metrics } = start();
-    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the stream");
+    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
     expect(await cursorOf(account)).toBe(opToken(old));
 
     const fresh = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new") });
@@ -163,9 +111,9 @@ describe("payment ingestion", () => {
 
   it("finds the payments made while it was stopped on restart, none missed and none repeated", async () => {
     const payer = await horizon.newAccount("100");
-    const account = await merchantAccount();
+    const { account } = await newMerchant(db.pool, horizon);
     const first = start();
-    await waitFor(async () => (await gauge(first.metrics, "horizon_stream_connected", account)) === 1, "the stream");
+    await waitFor(async () => (await connected(first.metrics, account)) === 1, "the stream");
     const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
     await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
     await first.stop();
@@ -192,8 +140,8 @@ describe("payment ingestion", () => {
     expect(() => parsePagingToken("")).toThrow(TypeError);
 
     const payer = await horizon.newAccount("100");
-    const low = await merchantAccount();
-    const high = await merchantAccount();
+    const { account: low } = await newMerchant(db.pool, horizon);
+    const { account: high } = await newMerchant(db.pool, horizon);
     const toLow = await horizon.pay({ from: payer, to: low, amount: "1", memo: Memo.text("after-999999999") });
     await horizon.pay({ from: payer, to: high, amount: "1", memo: Memo.text("before-max") });
     await db.pool.query(
@@ -202,8 +150,8 @@ describe("payment ingestion", () => {
     );
     const { metrics } = start();
     // The stream opens once catching up from the stored cursor is done.
-    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", low)) === 1, "the low stream");
-    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", high)) === 1, "the high stream");
+    await waitFor(async () => (await connected(metrics, low)) === 1, "the low stream");
+    await waitFor(async () => (await connected(metrics, high)) === 1, "the high stream");
     expect((await appliedTo(low)).map((r) => r.paging_token)).toContain(opToken(toLow));
     expect(await cursorOf(low)).toBe(opToken(toLow));
     expect(await appliedTo(high)).toEqual([]);
@@ -213,7 +161,7 @@ describe("payment ingestion", () => {
   it("picks up a new merchant account and lets go of one no merchant uses any more", async () => {
     const payer = await horizon.newAccount("100");
     const { metrics } = start();
-    const account = await merchantAccount();
+    const { account } = await newMerchant(db.pool, horizon);
     const lockHeld = async (key: string) => {
       const { rows } = await db.pool.query(
         "select 1 from pg_locks where locktype = 'advisory' and granted and ((classid::int8 << 32) | objid::int8) = $1::int8",
@@ -221,7 +169,7 @@ describe("payment ingestion", () => {
       );
       return rows.length === 1;
     };
-    await waitFor(async () => (await gauge(metrics, "horizon_stream_connected", account)) === 1, "the new account's stream");
+    await waitFor(async () => (await connected(metrics, account)) === 1, "the new account's stream");
     expect(await lockHeld(ingestLockKey(horizon.networkPassphrase, account))).toBe(true);
     const paid = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new merchant") });
     await waitFor(async () => (await cursorOf(account)) === opToken(paid), "the payment");
@@ -230,7 +178,7 @@ describe("payment ingestion", () => {
     const merchant = (await getMerchant(db.pool, rows[0]!.id))!;
     await updateMerchant(db.pool, merchant.id, { ...merchant, accounts: [Keypair.random().publicKey()] });
     await waitFor(async () => !(await lockHeld(ingestLockKey(horizon.networkPassphrase, account))), "the lock release");
-    expect(await gauge(metrics, "horizon_stream_connected", account)).toBeUndefined();
+    expect(await connected(metrics, account)).toBeUndefined();
   });
 
   it("backs off exponentially, with jitter and a ceiling", () => {

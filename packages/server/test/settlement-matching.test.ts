@@ -1,74 +1,23 @@
-import { Account, Asset, Horizon, Keypair, Memo, MuxedAccount, Operation, TransactionBuilder, type xdr } from "@stellar/stellar-sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { transaction } from "../src/db/pool.js";
-import { applyPaymentRecord, type HorizonPaymentRecord } from "../src/payments/settlement.js";
-import type { AssetIn } from "../src/stellar/assets.js";
-import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
-import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./support/app.js";
+import { Account, Asset, Keypair, Memo, MuxedAccount, Operation, TransactionBuilder, type xdr } from "@stellar/stellar-sdk";
+import { describe, expect, it } from "vitest";
+import type { HorizonPaymentRecord } from "../src/payments/settlement.js";
+import { useChainApp, type ChainMerchant } from "./support/chain.js";
 
-let t: TestApp;
-let horizon: LocalHorizon;
-let server: Horizon.Server;
-let payer: Keypair;
-const clock = new TestClock(new Date("2026-05-01T10:00:00.000Z"));
-
-beforeAll(async () => {
-  horizon = await startLocalHorizon();
-  server = new Horizon.Server(horizon.url, { allowHttp: true });
-  t = await buildTestApp({
-    clock,
-    env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: horizon.url },
-  });
-  payer = await horizon.newAccount("100000");
-});
-afterAll(async () => {
-  await t?.close();
-  await horizon?.close();
-});
-
-const ctx = () => ({
-  now: clock.now(),
-  networkPassphrase: horizon.networkPassphrase,
-  links: { publicBaseUrl: t.config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase },
-});
-const apply = (record: HorizonPaymentRecord) => transaction(t.db.pool, (tx) => applyPaymentRecord(tx, record, ctx()));
-
-/** The record Horizon lists for transaction `hash` among `account`'s payments, joined, as the SDK returns it. */
-async function recordOf(account: string, hash: string): Promise<HorizonPaymentRecord> {
-  const page = await server.payments().forAccount(account).join("transactions").includeFailed(true).order("desc").limit(200).call();
-  const record = page.records.find((r) => r.transaction_hash === hash);
-  if (!record) throw new Error(`Horizon lists no payment of ${hash} for ${account}`);
-  return record as unknown as HorizonPaymentRecord;
-}
+const chain = useChainApp("2026-05-01T10:00:00.000Z");
+const { apply, recordOf, merchant, createPayment, getPayment } = chain;
 
 /** Builds, signs and submits one operation through the SDK; returns the transaction hash. */
 async function submit(source: Keypair, op: xdr.Operation, memo?: Memo): Promise<string> {
-  const builder = new TransactionBuilder(await server.loadAccount(source.publicKey()), { fee: "100", networkPassphrase: horizon.networkPassphrase });
+  const builder = new TransactionBuilder(await chain.server.loadAccount(source.publicKey()), { fee: "100", networkPassphrase: chain.horizon.networkPassphrase });
   builder.addOperation(op).setTimeout(60);
   if (memo) builder.addMemo(memo);
   const tx = builder.build();
   tx.sign(source);
-  return (await server.submitTransaction(tx)).hash;
+  return (await chain.server.submitTransaction(tx)).hash;
 }
-
-async function merchant(accepted_assets: AssetIn[] = ["XLM"]) {
-  const account = (await horizon.newAccount("1")).publicKey();
-  return { ...(await seedMerchant(t, { accounts: [account], accepted_assets })), account };
-}
-type Merchant = Awaited<ReturnType<typeof merchant>>;
-
-async function createPayment(m: Merchant, body: Record<string, unknown>) {
-  const res = await t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: body });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-const getPayment = async (m: Merchant, id: string) => (await t.app.inject({ method: "GET", url: `/v1/payments/${id}`, headers: m.auth })).json();
 
 /** Pays `amount` XLM to `to` with `memo` and applies the resulting Horizon record. */
-async function payAndApply(m: Merchant, to: string, amount: string, memo?: Memo) {
-  const { hash } = await horizon.pay({ from: payer, to, amount, memo });
-  return apply(await recordOf(m.account, hash));
-}
+const payAndApply = async (m: ChainMerchant, to: string, amount: string, memo?: Memo) => apply(await chain.pay(m, amount, memo, to));
 
 describe("matching by memo", () => {
   it("matches a multi-byte text memo by its bytes, and not a look-alike with other bytes", async () => {
@@ -114,8 +63,8 @@ describe("matching by memo", () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "1", asset: "XLM" });
     expect(await payAndApply(m, m.account, "1")).toEqual({ kind: "ignored", reason: "no_memo_or_muxed_id" });
-    const elsewhere = await horizon.newAccount("1");
-    const { hash } = await horizon.pay({ from: payer, to: elsewhere.publicKey(), amount: "1", memo: Memo.id(p.memo) });
+    const elsewhere = await chain.horizon.newAccount("1");
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: elsewhere.publicKey(), amount: "1", memo: Memo.id(p.memo) });
     expect(await apply(await recordOf(elsewhere.publicKey(), hash))).toEqual({ kind: "ignored", reason: "no_matching_payment" });
     expect((await getPayment(m, p.id)).status).toBe("pending");
   });
@@ -134,7 +83,7 @@ describe("muxed destinations", () => {
     expect(sep7).not.toHaveProperty("memo");
     expect(sep7).not.toHaveProperty("memo_type");
 
-    const refused = await t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "4", asset: "XLM", muxed: true, memo_type: "id", memo: "5" } });
+    const refused = await chain.t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "4", asset: "XLM", muxed: true, memo_type: "id", memo: "5" } });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error).toMatchObject({ code: "invalid_memo", param: "memo" });
   });
@@ -154,7 +103,7 @@ describe("muxed destinations", () => {
     const ids = new Set<string>();
     for (let i = 0; i < 5; i++) ids.add((await createPayment(m, { amount: "1", asset: "XLM", muxed: true })).muxed_id);
     expect(ids.size).toBe(5);
-    const dup = await t.db.pool
+    const dup = await chain.t.db.pool
       .query("update payments set muxed_id = $1 where merchant_id = $2 and muxed_id <> $1", [[...ids][0], m.merchant.id])
       .catch((e: { code?: string }) => e.code);
     expect(dup).toBe("23505");
@@ -163,38 +112,38 @@ describe("muxed destinations", () => {
 
 describe("assets and operation types", () => {
   it("ignores USDC from another issuer and counts USDC from the payment's issuer", async () => {
-    const issuer = await horizon.newAccount("10");
-    const fake = await horizon.newAccount("10");
+    const issuer = await chain.horizon.newAccount("10");
+    const fake = await chain.horizon.newAccount("10");
     const usdc = new Asset("USDC", issuer.publicKey());
     const fakeUsdc = new Asset("USDC", fake.publicKey());
-    await horizon.pay({ from: issuer, to: payer.publicKey(), amount: "100", asset: usdc });
-    await horizon.pay({ from: fake, to: payer.publicKey(), amount: "100", asset: fakeUsdc });
-    const m = await merchant([{ code: "USDC", issuer: issuer.publicKey() }]);
+    await chain.horizon.pay({ from: issuer, to: chain.payer.publicKey(), amount: "100", asset: usdc });
+    await chain.horizon.pay({ from: fake, to: chain.payer.publicKey(), amount: "100", asset: fakeUsdc });
+    const m = await merchant({ accepted_assets: [{ code: "USDC", issuer: issuer.publicKey() }] });
     const p = await createPayment(m, { amount: "5", asset: { code: "USDC", issuer: issuer.publicKey() } });
 
     for (const asset of [fakeUsdc, Asset.native()]) {
-      const { hash } = await horizon.pay({ from: payer, to: m.account, amount: "5", asset, memo: Memo.id(p.memo) });
+      const { hash } = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "5", asset, memo: Memo.id(p.memo) });
       expect(await apply(await recordOf(m.account, hash))).toEqual({ kind: "ignored", reason: "asset_mismatch" });
     }
     expect(await getPayment(m, p.id)).toMatchObject({ status: "pending", amount_received: "0", settlements: [] });
 
-    const { hash } = await horizon.pay({ from: payer, to: m.account, amount: "5", asset: usdc, memo: Memo.id(p.memo) });
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "5", asset: usdc, memo: Memo.id(p.memo) });
     expect(await apply(await recordOf(m.account, hash))).toMatchObject({ kind: "applied", status: "confirmed", asset: `USDC:${issuer.publicKey()}` });
     const paid = await getPayment(m, p.id);
     expect(paid.settlements).toEqual([expect.objectContaining({ transaction_hash: hash, amount: "5", asset: { code: "USDC", issuer: issuer.publicKey() } })]);
   });
 
   it("counts what a path payment delivered: strict-send by its received amount, strict-receive by its destination amount", async () => {
-    const issuer = await horizon.newAccount("10");
+    const issuer = await chain.horizon.newAccount("10");
     const usdc = new Asset("USDC", issuer.publicKey());
-    const m = await merchant([{ code: "USDC", issuer: issuer.publicKey() }]);
+    const m = await merchant({ accepted_assets: [{ code: "USDC", issuer: issuer.publicKey() }] });
     const asset = { code: "USDC", issuer: issuer.publicKey() };
     const send = await createPayment(m, { amount: "10", asset });
     const receive = await createPayment(m, { amount: "7", asset });
 
     // XLM in, USDC out: the source side (XLM, send amount, destination minimum) must not count.
     const sendHash = await submit(
-      payer,
+      chain.payer,
       Operation.pathPaymentStrictSend({ sendAsset: Asset.native(), sendAmount: "10", destination: m.account, destAsset: usdc, destMin: "9", path: [] }),
       Memo.id(send.memo),
     );
@@ -204,7 +153,7 @@ describe("assets and operation types", () => {
     expect(await getPayment(m, send.id)).toMatchObject({ amount_received: "10", overpaid: false });
 
     const receiveHash = await submit(
-      payer,
+      chain.payer,
       Operation.pathPaymentStrictReceive({ sendAsset: Asset.native(), sendMax: "20", destination: m.account, destAsset: usdc, destAmount: "7", path: [] }),
       Memo.id(receive.memo),
     );
@@ -216,24 +165,24 @@ describe("assets and operation types", () => {
     const m = await merchant();
     // A merchant account that does not exist yet: the customer's payment creates it.
     const fresh = Keypair.random().publicKey();
-    await t.db.pool.query("update merchants set accounts = $1 where id = $2", [[fresh], m.merchant.id]);
+    await chain.t.db.pool.query("update merchants set accounts = $1 where id = $2", [[fresh], m.merchant.id]);
     const p = await createPayment(m, { amount: "5", asset: "XLM" });
-    const hash = await submit(payer, Operation.createAccount({ destination: fresh, startingBalance: "5" }), Memo.id(p.memo));
+    const hash = await submit(chain.payer, Operation.createAccount({ destination: fresh, startingBalance: "5" }), Memo.id(p.memo));
     const record = await recordOf(fresh, hash);
     expect(record).toMatchObject({ type: "create_account", account: fresh, starting_balance: "5.0000000" });
     expect(await apply(record)).toMatchObject({ kind: "applied", paymentId: p.id, status: "confirmed" });
-    expect((await getPayment(m, p.id)).settlements).toEqual([expect.objectContaining({ from: payer.publicKey(), amount: "5" })]);
+    expect((await getPayment(m, p.id)).settlements).toEqual([expect.objectContaining({ from: chain.payer.publicKey(), amount: "5" })]);
   });
 
   it("ignores a failed transaction, whichever way Horizon reports it", async () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "1", asset: "XLM" });
-    const { hash } = await horizon.pay({ from: payer, to: m.account, amount: "1", memo: Memo.id(p.memo), successful: false });
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "1", memo: Memo.id(p.memo), successful: false });
     const record = await recordOf(m.account, hash);
     expect(record.transaction_successful).toBe(false);
     expect(await apply(record)).toEqual({ kind: "ignored", reason: "transaction_failed" });
     // Raw JSON from /transactions/:hash/operations?join=transactions (the verify path) is read the same way.
-    const raw = (await (await fetch(`${horizon.url}/transactions/${hash}/operations?join=transactions`)).json()) as { _embedded: { records: HorizonPaymentRecord[] } };
+    const raw = (await (await fetch(`${chain.horizon.url}/transactions/${hash}/operations?join=transactions`)).json()) as { _embedded: { records: HorizonPaymentRecord[] } };
     expect(await apply({ ...raw._embedded.records[0]!, transaction_successful: undefined })).toEqual({ kind: "ignored", reason: "transaction_failed" });
     expect(await getPayment(m, p.id)).toMatchObject({ status: "pending", settlements: [] });
   });
@@ -241,8 +190,8 @@ describe("assets and operation types", () => {
   it("refuses a record without its joined transaction rather than guess the memo", async () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "1", asset: "XLM" });
-    const { hash } = await horizon.pay({ from: payer, to: m.account, amount: "1", memo: Memo.id(p.memo) });
-    const page = await server.payments().forAccount(m.account).order("desc").limit(1).call();
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "1", memo: Memo.id(p.memo) });
+    const page = await chain.server.payments().forAccount(m.account).order("desc").limit(1).call();
     expect(page.records[0]!.transaction_hash).toBe(hash);
     await expect(apply(page.records[0] as unknown as HorizonPaymentRecord)).rejects.toThrow(/join=transactions/);
   });

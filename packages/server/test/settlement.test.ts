@@ -1,68 +1,15 @@
-import { Horizon, type Keypair, Memo } from "@stellar/stellar-sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { transaction } from "../src/db/pool.js";
+import { Memo } from "@stellar/stellar-sdk";
+import { describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics/registry.js";
-import { applyPaymentRecord, chainEventId, observeSettlement, type HorizonPaymentRecord } from "../src/payments/settlement.js";
-import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
-import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./support/app.js";
+import { chainEventId, observeSettlement, type HorizonPaymentRecord } from "../src/payments/settlement.js";
+import { useChainApp, type ChainMerchant } from "./support/chain.js";
 
-let t: TestApp;
-let horizon: LocalHorizon;
-let server: Horizon.Server;
-let payer: Keypair;
-const clock = new TestClock(new Date("2026-05-01T10:00:00.000Z"));
-
-beforeAll(async () => {
-  horizon = await startLocalHorizon();
-  server = new Horizon.Server(horizon.url, { allowHttp: true });
-  t = await buildTestApp({
-    clock,
-    env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: horizon.url },
-  });
-  payer = await horizon.newAccount("100000");
-});
-afterAll(async () => {
-  await t?.close();
-  await horizon?.close();
-});
-
-const ctx = () => ({
-  now: clock.now(),
-  networkPassphrase: horizon.networkPassphrase,
-  links: { publicBaseUrl: t.config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase },
-});
-const apply = (record: HorizonPaymentRecord) => transaction(t.db.pool, (tx) => applyPaymentRecord(tx, record, ctx()));
-
-async function recordOf(account: string, hash: string): Promise<HorizonPaymentRecord> {
-  const page = await server.payments().forAccount(account).join("transactions").order("desc").limit(200).call();
-  const record = page.records.find((r) => r.transaction_hash === hash);
-  if (!record) throw new Error(`Horizon lists no payment of ${hash} for ${account}`);
-  return record;
-}
-
-async function merchant() {
-  const account = (await horizon.newAccount("1")).publicKey();
-  return { ...(await seedMerchant(t, { accounts: [account] })), account };
-}
-type Merchant = Awaited<ReturnType<typeof merchant>>;
-
-async function createPayment(m: Merchant, amount: string) {
-  const res = await t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount, asset: "XLM" } });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-const getPayment = async (m: Merchant, id: string) => (await t.app.inject({ method: "GET", url: `/v1/payments/${id}`, headers: m.auth })).json();
-const eventsOf = async (paymentId: string) =>
-  (await t.db.pool.query<{ id: string; type: string; sequence: number; body: string }>(
-    "select id, type, sequence, body from events where payment_id = $1 order by sequence",
-    [paymentId],
-  )).rows;
+const chain = useChainApp("2026-05-01T10:00:00.000Z", { paymentDefaults: { asset: "XLM" } });
+const { clock, apply, merchant, getPayment, eventsOf } = chain;
+const createPayment = (m: ChainMerchant, amount: string) => chain.createPayment(m, { amount });
 
 /** Pays the payment's memo on-chain and returns the Horizon record (not yet applied). */
-async function pay(m: Merchant, p: { memo: string }, amount: string): Promise<HorizonPaymentRecord> {
-  const { hash } = await horizon.pay({ from: payer, to: m.account, amount, memo: Memo.id(p.memo) });
-  return recordOf(m.account, hash);
-}
+const pay = (m: ChainMerchant, p: { memo: string }, amount: string): Promise<HorizonPaymentRecord> => chain.pay(m, amount, Memo.id(p.memo));
 
 describe("amounts", () => {
   it("confirms an exact payment, leaves an underpayment partially paid and flags an overpayment", async () => {
@@ -84,7 +31,7 @@ describe("amounts", () => {
     expect(await getPayment(m, p.id)).toMatchObject({ amount_received: "12.3456788" });
     expect(await apply(await pay(m, p, "0.0000001"))).toMatchObject({ status: "confirmed" });
     expect(await getPayment(m, p.id)).toMatchObject({ status: "confirmed", amount_received: "12.3456789", overpaid: false });
-    const { rows } = await t.db.pool.query("select amount_received_stroops::text as r from payments where id = $1", [p.id]);
+    const { rows } = await chain.t.db.pool.query("select amount_received_stroops::text as r from payments where id = $1", [p.id]);
     expect(rows[0].r).toBe("123456789");
   });
 
@@ -107,11 +54,11 @@ describe("amounts", () => {
         closed_at: new Date(r.created_at).toISOString(),
         amount: r === first ? "2" : "3",
         asset: "XLM",
-        from: payer.publicKey(),
+        from: chain.payer.publicKey(),
         late: false,
       })),
     );
-    const transactions = await Promise.all([first, second].map((r) => server.transactions().transaction(r.transaction_hash).call()));
+    const transactions = await Promise.all([first, second].map((r) => chain.server.transactions().transaction(r.transaction_hash).call()));
     expect(paid.settlements.map((s: { ledger: number }) => s.ledger)).toEqual(transactions.map((tx) => tx.ledger_attr));
 
     const events = await eventsOf(p.id);
@@ -159,20 +106,20 @@ describe("replays and concurrent instances", () => {
     const record = await pay(m, p, "1");
     await apply(record);
     const confirmed = (await eventsOf(p.id)).find((e) => e.type === "payment.confirmed")!;
-    const expected = chainEventId(horizon.networkPassphrase, record.id, "payment.confirmed");
+    const expected = chainEventId(chain.horizon.networkPassphrase, record.id, "payment.confirmed");
     expect(confirmed.id).toBe(expected);
     expect(expected).toMatch(/^evt_[0-9a-f]{22}$/);
     expect(JSON.parse(confirmed.body).id).toBe(expected);
     // Another network, operation or type gives another id.
     expect(chainEventId("Test SDF Network ; September 2015", record.id, "payment.confirmed")).not.toBe(expected);
-    expect(chainEventId(horizon.networkPassphrase, (BigInt(record.id) + 1n).toString(), "payment.confirmed")).not.toBe(expected);
-    expect(chainEventId(horizon.networkPassphrase, record.id, "payment.partially_paid")).not.toBe(expected);
+    expect(chainEventId(chain.horizon.networkPassphrase, (BigInt(record.id) + 1n).toString(), "payment.confirmed")).not.toBe(expected);
+    expect(chainEventId(chain.horizon.networkPassphrase, record.id, "payment.partially_paid")).not.toBe(expected);
   });
 });
 
 describe("observeSettlement", () => {
   it("counts confirmations by asset and their latency from creation, and nothing else", async () => {
-    const metrics = createMetrics(t.db.pool);
+    const metrics = createMetrics(chain.t.db.pool);
     const m = await merchant();
     const p = await createPayment(m, "3");
     clock.advance(42_000);

@@ -1,42 +1,14 @@
-import { type Keypair, Memo } from "@stellar/stellar-sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Memo } from "@stellar/stellar-sdk";
+import { describe, expect, it } from "vitest";
 import { VERIFY_LIMIT_PER_MINUTE } from "../src/payments/verify-routes.js";
-import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
-import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./support/app.js";
+import { buildTestApp, seedMerchant } from "./support/app.js";
+import { useChainApp, type ChainMerchant } from "./support/chain.js";
 
-let t: TestApp;
-let horizon: LocalHorizon;
-let payer: Keypair;
-const clock = new TestClock(new Date("2026-07-01T09:00:00.000Z"));
-
-beforeAll(async () => {
-  horizon = await startLocalHorizon();
-  t = await buildTestApp({
-    clock,
-    env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: horizon.url },
-  });
-  payer = await horizon.newAccount("100000");
-});
-afterAll(async () => {
-  await t?.close();
-  await horizon?.close();
-});
-
-async function merchant() {
-  const account = (await horizon.newAccount("1")).publicKey();
-  return { ...(await seedMerchant(t, { accounts: [account] })), account };
-}
-type Merchant = Awaited<ReturnType<typeof merchant>>;
-
-async function createPayment(m: Merchant, body: Record<string, unknown> = {}) {
-  const res = await t.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "5", asset: "XLM", ...body } });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-const verify = (m: Merchant, id: string, payload?: object) =>
-  t.app.inject({ method: "POST", url: `/v1/payments/${id}/verify`, headers: m.auth, ...(payload && { payload }) });
-const eventTypes = async (paymentId: string) =>
-  (await t.db.pool.query<{ type: string }>("select type from events where payment_id = $1 order by sequence", [paymentId])).rows.map((r) => r.type);
+const chain = useChainApp("2026-07-01T09:00:00.000Z", { paymentDefaults: { amount: "5", asset: "XLM" } });
+const { clock, merchant, createPayment, getPayment, eventsOf } = chain;
+const verify = (m: ChainMerchant, id: string, payload?: object) =>
+  chain.t.app.inject({ method: "POST", url: `/v1/payments/${id}/verify`, headers: m.auth, ...(payload && { payload }) });
+const eventTypes = async (paymentId: string) => (await eventsOf(paymentId)).map((e) => e.type);
 
 describe("POST /v1/payments/:id/verify", () => {
   it("without a hash, finds the payments on the destination's recent history and applies them in chain order", async () => {
@@ -46,9 +18,9 @@ describe("POST /v1/payments/:id/verify", () => {
     expect(unchanged.statusCode).toBe(200);
     expect(unchanged.json()).toEqual(p);
 
-    const first = await horizon.pay({ from: payer, to: m.account, amount: "2", memo: Memo.id(p.memo) });
-    await horizon.pay({ from: payer, to: m.account, amount: "1", memo: Memo.id("1") });
-    const second = await horizon.pay({ from: payer, to: m.account, amount: "3", memo: Memo.id(p.memo) });
+    const first = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "2", memo: Memo.id(p.memo) });
+    await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "1", memo: Memo.id("1") });
+    const second = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "3", memo: Memo.id(p.memo) });
     const res = await verify(m, p.id);
     expect(res.statusCode).toBe(200);
     const body = res.json();
@@ -62,14 +34,14 @@ describe("POST /v1/payments/:id/verify", () => {
     // Verifying again (or ingestion catching up) changes nothing.
     expect((await verify(m, p.id)).json()).toEqual(body);
     expect(await eventTypes(p.id)).toHaveLength(3);
-    const metrics = (await t.app.inject({ method: "GET", url: "/metrics" })).body;
+    const metrics = (await chain.t.app.inject({ method: "GET", url: "/metrics" })).body;
     expect(metrics).toMatch(/^payments_confirmed_total\{asset="XLM"\} [1-9]/m);
   });
 
   it("with a hash, fetches that transaction from Horizon and applies it", async () => {
     const m = await merchant();
     const p = await createPayment(m, { muxed: true });
-    const { hash } = await horizon.pay({ from: payer, to: p.destination, amount: "5" });
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: p.destination, amount: "5" });
     const res = await verify(m, p.id, { transaction_hash: hash.toUpperCase() });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ status: "confirmed", settlements: [expect.objectContaining({ transaction_hash: hash, amount: "5", late: false })] });
@@ -80,10 +52,10 @@ describe("POST /v1/payments/:id/verify", () => {
   it("refuses a hash whose transaction does not pay this payment, and one Horizon does not know", async () => {
     const m = await merchant();
     const p = await createPayment(m);
-    const elsewhere = await horizon.newAccount("1");
-    const other = await horizon.pay({ from: payer, to: elsewhere.publicKey(), amount: "5", memo: Memo.id(p.memo) });
-    const wrongMemo = await horizon.pay({ from: payer, to: m.account, amount: "5", memo: Memo.id("12345") });
-    const failed = await horizon.pay({ from: payer, to: m.account, amount: "5", memo: Memo.id(p.memo), successful: false });
+    const elsewhere = await chain.horizon.newAccount("1");
+    const other = await chain.horizon.pay({ from: chain.payer, to: elsewhere.publicKey(), amount: "5", memo: Memo.id(p.memo) });
+    const wrongMemo = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "5", memo: Memo.id("12345") });
+    const failed = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "5", memo: Memo.id(p.memo), successful: false });
     for (const hash of [other.hash, wrongMemo.hash, failed.hash]) {
       const res = await verify(m, p.id, { transaction_hash: hash });
       expect(res.statusCode, hash).toBe(422);
@@ -96,14 +68,14 @@ describe("POST /v1/payments/:id/verify", () => {
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json().error).toMatchObject({ code: "invalid_request", param: "transaction_hash" });
 
-    expect((await t.app.inject({ method: "GET", url: `/v1/payments/${p.id}`, headers: m.auth })).json()).toMatchObject({ status: "pending", settlements: [] });
+    expect(await getPayment(m, p.id)).toMatchObject({ status: "pending", settlements: [] });
   });
 
   it("answers 404 for another merchant's payment and touches nothing", async () => {
     const owner = await merchant();
     const intruder = await merchant();
     const p = await createPayment(owner);
-    const { hash } = await horizon.pay({ from: payer, to: owner.account, amount: "5", memo: Memo.id(p.memo) });
+    const { hash } = await chain.horizon.pay({ from: chain.payer, to: owner.account, amount: "5", memo: Memo.id(p.memo) });
     for (const payload of [undefined, { transaction_hash: hash }]) {
       const res = await verify(intruder, p.id, payload);
       expect(res.statusCode).toBe(404);
@@ -124,13 +96,13 @@ describe("POST /v1/payments/:id/verify", () => {
     expect(limited.json().error.code).toBe("rate_limited");
     // Other merchants and other routes are not affected.
     expect((await verify(other, (await createPayment(other)).id)).statusCode).toBe(200);
-    expect((await t.app.inject({ method: "GET", url: `/v1/payments/${p.id}`, headers: m.auth })).statusCode).toBe(200);
+    expect((await chain.t.app.inject({ method: "GET", url: `/v1/payments/${p.id}`, headers: m.auth })).statusCode).toBe(200);
     clock.advance(45_000);
     expect((await verify(m, p.id)).statusCode).toBe(200);
   });
 
   it("answers 502 when Horizon cannot be reached", async () => {
-    const down = await buildTestApp({ env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: "http://127.0.0.1:9" } });
+    const down = await buildTestApp({ env: { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: chain.horizon.networkPassphrase, HORIZON_URL: "http://127.0.0.1:9" } });
     try {
       const m = await seedMerchant(down);
       const created = await down.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "1", asset: "XLM" } });

@@ -2,7 +2,7 @@ import { assetFields, formatStroops } from "./format.js";
 import { EMPTY_FEE_META_XDR } from "./results.js";
 import type { PageQuery } from "./history.js";
 import type { AccountState } from "./state.js";
-import type { AccountRef, EffectRow, MemoView, OpRow, OpType, TxRow } from "./types.js";
+import type { AccountRef, AssetRef, EffectRow, MemoView, OpRow, OpType, TxRow } from "./types.js";
 
 export type Json = Record<string, unknown>;
 
@@ -16,6 +16,11 @@ function muxedFields(ref: AccountRef, name: string): Json {
   if (!ref.muxed) return {};
   if (ref.muxed.id === "0") return { [`${name}_muxed`]: ref.muxed.address };
   return { [`${name}_muxed`]: ref.muxed.address, [`${name}_muxed_id`]: ref.muxed.id };
+}
+
+/** How payments and path payments begin, in Horizon's order: the asset delivered, then sender and receiver. */
+function transferFields(asset: AssetRef, from: AccountRef, to: AccountRef): Json {
+  return { ...assetFields(asset), from: from.account, ...muxedFields(from, "from"), to: to.account, ...muxedFields(to, "to") };
 }
 
 /** Text memos as the string plus `memo_bytes` (base64); id as a decimal string; hash and return as base64. */
@@ -112,21 +117,10 @@ function operationDetails(op: OpRow): Json {
     case "create_account":
       return { starting_balance: formatStroops(spec.startingBalance), funder: source.account, ...muxedFields(source, "funder"), account: spec.destination };
     case "payment":
-      return {
-        ...assetFields(spec.asset),
-        from: source.account,
-        ...muxedFields(source, "from"),
-        to: spec.to.account,
-        ...muxedFields(spec.to, "to"),
-        amount: formatStroops(spec.amount),
-      };
+      return { ...transferFields(spec.asset, source, spec.to), amount: formatStroops(spec.amount) };
     case "path_payment_strict_receive":
       return {
-        ...assetFields(spec.destAsset),
-        from: source.account,
-        ...muxedFields(source, "from"),
-        to: spec.to.account,
-        ...muxedFields(spec.to, "to"),
+        ...transferFields(spec.destAsset, source, spec.to),
         amount: formatStroops(spec.destAmount),
         path: spec.path.map((asset) => assetFields(asset)),
         source_amount: moved(op.sourceAmount),
@@ -135,11 +129,7 @@ function operationDetails(op: OpRow): Json {
       };
     case "path_payment_strict_send":
       return {
-        ...assetFields(spec.destAsset),
-        from: source.account,
-        ...muxedFields(source, "from"),
-        to: spec.to.account,
-        ...muxedFields(spec.to, "to"),
+        ...transferFields(spec.destAsset, source, spec.to),
         amount: moved(op.amount),
         path: spec.path.map((asset) => assetFields(asset)),
         source_amount: formatStroops(spec.sendAmount),

@@ -1,0 +1,81 @@
+import { systemClock } from "../../src/clock.js";
+import { loadConfig, type Config } from "../../src/config.js";
+import type { Pool } from "../../src/db/pool.js";
+import { createLogger } from "../../src/logger.js";
+import { createMerchant } from "../../src/merchants/service.js";
+import type { Merchant } from "../../src/merchants/store.js";
+import { createMetrics, type Metrics } from "../../src/metrics/registry.js";
+import { startPaymentIngestion, type PaymentIngestionDeps } from "../../src/stellar/ingest.js";
+import type { LocalHorizon } from "../../src/stellar/local-horizon/index.js";
+import type { TestDatabase } from "./db.js";
+
+/** Polls `check` every 25 ms until it returns something other than undefined/false. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "observe" | "horizonUrl" | "networkPassphrase" | "watchdogMs"> & {
+  /** Default: `loadConfig({})`. */
+  config?: Config;
+  /** Default: fresh metrics over `db.pool`. */
+  metrics?: Metrics;
+};
+
+/**
+ * An ingesting instance in this process over `db`, re-reading merchant accounts every 100 ms.
+ * `stop` aborts it and resolves once it has wound down; calling it again returns the same promise.
+ */
+export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), metrics = createMetrics(db.pool), ...deps }: IngestionOptions<T>) {
+  const controller = new AbortController();
+  const { done } = startPaymentIngestion({
+    config,
+    pool: db.pool,
+    connectionString: db.url,
+    clock: systemClock,
+    log: createLogger("silent"),
+    metrics,
+    signal: controller.signal,
+    pollAccountsMs: 100,
+    ...deps,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    controller.abort();
+    return (stopped ??= done);
+  };
+  return { metrics, stop };
+}
+
+/** The value of metric `name` in the first series carrying all of `labels`. */
+export async function metricValue(metrics: Pick<Metrics, "registry">, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  return metric?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
+}
+
+/** `horizon_stream_connected` for `account`: 1 while streaming, 0 while reconnecting, undefined when not held. */
+export const connected = (metrics: Pick<Metrics, "registry">, account: string) => metricValue(metrics, "horizon_stream_connected", { account });
+
+/** A merchant ("Shop") whose only account is a fresh one on `horizon`, funded with 1 XLM. */
+export async function newMerchant(pool: Pool, horizon: LocalHorizon): Promise<{ merchant: Merchant; account: string }> {
+  const account = (await horizon.newAccount("1")).publicKey();
+  const { merchant } = await createMerchant(pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
+  return { merchant, account };
+}
+
+/** The operation's paging token: its transaction's TOID with operation index 1. */
+export const opToken = (tx: { paging_token: string }) => (BigInt(tx.paging_token) + 1n).toString();
+
+/** The paging token stored as `account`'s cursor on the network, if any. */
+export async function storedCursor(pool: Pool, networkPassphrase: string, account: string): Promise<string | undefined> {
+  const { rows } = await pool.query<{ paging_token: string }>(
+    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
+    [networkPassphrase, account],
+  );
+  return rows[0]?.paging_token;
+}

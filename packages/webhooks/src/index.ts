@@ -219,7 +219,8 @@ export function publicKeyFromSeed(seed: Uint8Array | string): string {
   return encodeStellarPublicKey(spki.subarray(SPKI_ED25519_PREFIX.length));
 }
 
-type Hmac = (data: Signed) => Promise<Uint8Array>;
+// node:crypto answers synchronously, Web Crypto with a promise; callers await only the latter.
+type Hmac = (data: Signed) => Uint8Array | Promise<Uint8Array>;
 type Ed25519Verify = (data: Signed, signature: Uint8Array) => Promise<boolean>;
 interface Backend {
   hmac(key: Uint8Array): Hmac;
@@ -231,7 +232,7 @@ function nodeBackend({ crypto, Buffer }: NodeModules): Backend {
     hmac: (raw) => {
       // A KeyObject is imported once; createHmac with raw bytes would import the key on every call.
       const key = crypto.createSecretKey(raw);
-      return async (data) => crypto.createHmac("sha256", key).update(data.prefix).update(data.body).digest();
+      return (data) => crypto.createHmac("sha256", key).update(data.prefix).update(data.body).digest();
     },
     ed25519: (publicKey) => {
       const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: "der", type: "spki" });
@@ -290,8 +291,24 @@ function required(header: HeaderReader, name: string): string {
   return value;
 }
 
-function parseStandardSignatures(value: string): { version: string; signature: string }[] {
-  const entries: { version: string; signature: string }[] = [];
+interface SignatureEntry {
+  version: string;
+  signature: string;
+}
+
+/** The decodable signatures of one version ("v1" or "v1a"). */
+function signaturesOf(entries: SignatureEntry[], version: string): Uint8Array[] {
+  const signatures: Uint8Array[] = [];
+  for (const entry of entries) {
+    if (entry.version !== version) continue;
+    const bytes = fromBase64(entry.signature);
+    if (bytes) signatures.push(bytes);
+  }
+  return signatures;
+}
+
+function parseStandardSignatures(value: string): SignatureEntry[] {
+  const entries: SignatureEntry[] = [];
   for (const entry of value.split(" ")) {
     const comma = entry.indexOf(",");
     // "version,signature" with exactly one comma and both parts present.
@@ -349,10 +366,19 @@ function parseEvent<T>(body: string | Uint8Array): WebhookEvent<T> {
   return event as WebhookEvent<T>;
 }
 
-async function anyMatches(provided: Uint8Array[], hmacs: Hmac[], content: Signed): Promise<boolean> {
+function anyMatches(provided: Uint8Array[], hmacs: Hmac[], content: Signed): boolean | Promise<boolean> {
   if (provided.length === 0 || hmacs.length === 0) return false;
-  const expected = await Promise.all(hmacs.map((hmac) => hmac(content)));
-  return provided.some((signature) => expected.some((e) => timingSafeEqual(signature, e)));
+  const expected = hmacs.map((hmac) => hmac(content));
+  // The node:crypto path stays synchronous: no promise per verification.
+  if (expected.some((e) => e instanceof Promise)) return Promise.all(expected).then((all) => someEqual(provided, all));
+  return someEqual(provided, expected as Uint8Array[]);
+}
+
+function someEqual(provided: Uint8Array[], expected: Uint8Array[]): boolean {
+  for (const signature of provided) {
+    for (const e of expected) if (timingSafeEqual(signature, e)) return true;
+  }
+  return false;
 }
 
 /** Verifies deliveries signed with either scheme; runs on Node, Deno, Bun, Workers and browsers. */
@@ -390,20 +416,24 @@ export class Webhook {
     const body = rawBodyOf(rawBody);
     const header = headerReader(headers);
     const standard = ["webhook-id", "webhook-timestamp", "webhook-signature"].some((n) => header(n) !== undefined);
-    const verified = standard ? await this.#verifyStandard(header, body) : await this.#verifyStellar(header, body);
-    if (!verified) throw new NoMatchingSignatureError();
+    const result = standard ? this.#verifyStandard(header, body) : this.#verifyStellar(header, body);
+    if (!(result instanceof Promise ? await result : result)) throw new NoMatchingSignatureError();
     return parseEvent<T>(body);
   }
 
-  async #verifyStandard(header: HeaderReader, body: string | Uint8Array): Promise<boolean> {
+  /** Synchronous when the v1 HMAC matches through node:crypto, the common case; a promise otherwise. */
+  #verifyStandard(header: HeaderReader, body: string | Uint8Array): boolean | Promise<boolean> {
     const id = required(header, "webhook-id");
     const timestamp = this.#checkTimestamp("webhook-timestamp", required(header, "webhook-timestamp"));
     const entries = parseStandardSignatures(required(header, "webhook-signature"));
     const content = standardContent(id, timestamp, body);
-    const signatures = (version: string) =>
-      entries.filter((e) => e.version === version).map((e) => fromBase64(e.signature)).filter(isDefined);
-    if (await anyMatches(signatures("v1"), this.#standard, content)) return true;
-    for (const signature of signatures("v1a")) {
+    const v1 = anyMatches(signaturesOf(entries, "v1"), this.#standard, content);
+    if (v1 instanceof Promise) return v1.then((ok) => ok || this.#verifyEd25519(entries, content));
+    return v1 || (this.#publicKeys.length > 0 && this.#verifyEd25519(entries, content));
+  }
+
+  async #verifyEd25519(entries: SignatureEntry[], content: Signed): Promise<boolean> {
+    for (const signature of signaturesOf(entries, "v1a")) {
       for (const verify of this.#publicKeys) {
         if (await verify(content, signature)) return true;
       }
@@ -411,7 +441,7 @@ export class Webhook {
     return false;
   }
 
-  async #verifyStellar(header: HeaderReader, body: string | Uint8Array): Promise<boolean> {
+  #verifyStellar(header: HeaderReader, body: string | Uint8Array): boolean | Promise<boolean> {
     const value = header("stellar-signature");
     if (value === undefined) {
       throw new MissingHeaderError(

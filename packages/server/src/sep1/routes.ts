@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { Keypair } from "@stellar/stellar-sdk";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyBaseLogger, FastifyPluginAsync } from "fastify";
 import { parse, stringify } from "smol-toml";
 import type { Config } from "../config.js";
 import { HttpError, notFound } from "../http/errors.js";
@@ -61,6 +61,31 @@ interface Sep1Query {
 }
 
 /** `GET /.well-known/stellar.toml`: the SEP-1 file of the merchant whose home_domain is the request's Host. */
+interface RenderedToml {
+  body: Buffer;
+  etag: string;
+}
+
+/**
+ * Rendered files by merchant, valid while the merchant row is unchanged (`updated_at`): building,
+ * parsing back and hashing the TOML is most of a request's cost. Bounded: cleared when full.
+ */
+class RenderedCache {
+  private readonly entries = new Map<string, { updatedAt: number; toml: RenderedToml }>();
+  constructor(private readonly maxEntries = 10_000) {}
+
+  get(merchant: Merchant): RenderedToml | undefined {
+    const entry = this.entries.get(merchant.id);
+    return entry && entry.updatedAt === merchant.updatedAt.getTime() ? entry.toml : undefined;
+  }
+
+  set(merchant: Merchant, toml: RenderedToml): RenderedToml {
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(merchant.id, { updatedAt: merchant.updatedAt.getTime(), toml });
+    return toml;
+  }
+}
+
 export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, config }) => {
   const platform = {
     stellar: config.stellar,
@@ -70,6 +95,25 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
   app.addHook("onRequest", async (_request, reply) => {
     reply.header("access-control-allow-origin", "*");
   });
+
+  /** Builds, size-checks and parses back a merchant's file; throws when it must not be served. */
+  const render = (merchant: Merchant, log: FastifyBaseLogger): RenderedToml => {
+    const doc = stellarToml(merchant, platform);
+    const body = Buffer.from(stringify(doc), "utf8");
+    if (body.length > MAX_STELLAR_TOML_BYTES) {
+      log.error({ merchantId: merchant.id, bytes: body.length }, "stellar.toml exceeds the SEP-1 100 KB limit; not served");
+      throw new HttpError(500, "stellar_toml_too_large", "This merchant's stellar.toml exceeds the 100 KB limit of SEP-1.");
+    }
+    // Parse the exact bytes served: any value that escaped its string would show up as a difference.
+    // (The JSON round trip drops smol-toml's null prototypes, which a strict comparison would see.)
+    const parsed: unknown = JSON.parse(JSON.stringify(parse(body.toString("utf8"))));
+    if (!isDeepStrictEqual(parsed, doc)) {
+      log.error({ merchantId: merchant.id }, "stellar.toml does not parse back to its document; not served");
+      throw new HttpError(500, "internal_error", "Something went wrong on our side.");
+    }
+    return { body, etag: `"${createHash("sha256").update(body).digest("base64url")}"` };
+  };
+  const rendered = new RenderedCache();
 
   app.get<{ Querystring: Sep1Query }>(
     "/.well-known/stellar.toml",
@@ -102,21 +146,7 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
         : await getMerchantByHomeDomain(pool, request.host.toLowerCase());
       if (!merchant) throw notFound("merchant");
 
-      const doc = stellarToml(merchant, platform);
-      const body = Buffer.from(stringify(doc), "utf8");
-      if (body.length > MAX_STELLAR_TOML_BYTES) {
-        request.log.error({ merchantId: merchant.id, bytes: body.length }, "stellar.toml exceeds the SEP-1 100 KB limit; not served");
-        throw new HttpError(500, "stellar_toml_too_large", "This merchant's stellar.toml exceeds the 100 KB limit of SEP-1.");
-      }
-      // Parse the exact bytes served: any value that escaped its string would show up as a difference.
-      // (The JSON round trip drops smol-toml's null prototypes, which a strict comparison would see.)
-      const parsed: unknown = JSON.parse(JSON.stringify(parse(body.toString("utf8"))));
-      if (!isDeepStrictEqual(parsed, doc)) {
-        request.log.error({ merchantId: merchant.id }, "stellar.toml does not parse back to its document; not served");
-        throw new HttpError(500, "internal_error", "Something went wrong on our side.");
-      }
-
-      const etag = `"${createHash("sha256").update(body).digest("base64url")}"`;
+      const { body, etag } = rendered.get(merchant) ?? rendered.set(merchant, render(merchant, request.log));
       reply.header("etag", etag).header("cache-control", "public, max-age=3600");
       if (etagMatches(request.headers["if-none-match"], etag)) return reply.code(304).send();
       return reply.type("text/plain; charset=utf-8").send(body);

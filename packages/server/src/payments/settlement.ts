@@ -184,14 +184,15 @@ export async function applyPaymentRecord(tx: Db, record: HorizonPaymentRecord, c
   const received = late ? payment.amountReceivedStroops : payment.amountReceivedStroops + d.settlement.amountStroops;
   const status: PaymentStatus = late ? payment.status : received >= payment.amountStroops ? "confirmed" : "partially_paid";
   const confirmed = !late && status === "confirmed";
-  const updated = await store.setPaymentReceived(tx, payment.id, {
+  const { payment: updated, eventSequence } = await store.setPaymentReceived(tx, payment.id, {
     status,
     amountReceivedStroops: received,
     confirmedAt: confirmed ? ctx.now : null,
     now: ctx.now,
   });
   const eventType: EventType = late ? "payment.late_payment_received" : confirmed ? "payment.confirmed" : "payment.partially_paid";
-  await recordPaymentEvent(tx, updated, eventType, ctx.now, ctx.links, chainEventId(ctx.networkPassphrase, record.id, eventType));
+  const eventId = chainEventId(ctx.networkPassphrase, record.id, eventType);
+  await recordPaymentEvent(tx, updated, eventType, ctx.now, ctx.links, eventId, eventSequence);
   return {
     kind: "applied",
     paymentId: payment.id,

@@ -236,17 +236,19 @@ export async function insertSettlement(db: Db, paymentId: string, s: Settlement,
 }
 
 /** Writes the outcome of a settlement; `confirmedAt` is kept once set. */
+/** Records what a settlement changed, bumping the event sequence for the event written with it. */
 export async function setPaymentReceived(
   db: Db,
   id: string,
   f: { status: PaymentStatus; amountReceivedStroops: bigint; confirmedAt: Date | null; now: Date },
-): Promise<Payment> {
-  const { rows } = await db.query<PaymentRow>(
-    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = coalesce(confirmed_at, $4), updated_at = $5
-     where id = $1 returning ${COLUMNS}`,
+): Promise<{ payment: Payment; eventSequence: number }> {
+  const { rows } = await db.query<PaymentRow & { event_sequence: number }>(
+    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = coalesce(confirmed_at, $4), updated_at = $5,
+       event_sequence = event_sequence + 1
+     where id = $1 returning ${COLUMNS}, event_sequence`,
     [id, f.status, f.amountReceivedStroops.toString(), f.confirmedAt, f.now],
   );
-  return toPayment(rows[0]!);
+  return { payment: toPayment(rows[0]!), eventSequence: rows[0]!.event_sequence };
 }
 
 /**

@@ -21,8 +21,12 @@ export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomToken(22)}`;
 }
 
+const ID_PATTERNS = new Map<IdPrefix, RegExp>();
+
 export function isId(prefix: IdPrefix, value: string): boolean {
-  return new RegExp(`^${prefix}_[0-9A-Za-z]{22}$`).test(value);
+  let pattern = ID_PATTERNS.get(prefix);
+  if (!pattern) ID_PATTERNS.set(prefix, (pattern = new RegExp(idPattern(prefix))));
+  return pattern.test(value);
 }
 
 /** JSON-schema pattern for an id of the given prefix (used in route schemas). */

@@ -29,22 +29,38 @@ export interface RecordedEvent {
  */
 export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
-  // One round trip on the API's hot path: the event, its deliveries, and the wake-up.
+  // One round trip on the API's hot path: the event, one delivery row per subscribed endpoint, and
+  // the wake-up. Disabled endpoints still get a row, parked as `endpoint_disabled`, so the event can
+  // be recovered once the merchant fixes the endpoint.
   const { rows } = await tx.query<{ created: boolean }>(
-    `with event as (
-       insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
-       values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing returning id
-     ), deliveries as (
-       ${FAN_OUT_SELECT.replace("$event", "(select id from event)")}
-         and exists (select 1 from event)
+    `with event as (${INSERT_EVENT} returning id),
+     deliveries as (
+       insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
+       select 'del_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), event.id, e.id, e.merchant_id,
+              case when e.disabled then 'endpoint_disabled' else 'pending' end, $7, $7
+       from event, webhook_endpoints e
+       where e.merchant_id = $2 and e.deleted_at is null
+         and ($3 = any (e.enabled_events) or '*' = any (e.enabled_events))
        returning 1
      )
      select exists (select 1 from event) as created,
             case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`,
-    [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now, null],
+    eventParams(id, body, e),
   );
   return { id, body, created: rows[0]!.created };
 }
+
+/** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint). */
+export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
+  const { id, body } = envelopeOf(e);
+  const inserted = await tx.query(INSERT_EVENT, eventParams(id, body, e));
+  return { id, body, created: inserted.rowCount !== 0 };
+}
+
+const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
+  values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`;
+
+const eventParams = (id: string, body: string, e: NewEvent) => [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now];
 
 function envelopeOf(e: NewEvent): { id: string; body: string } {
   const id = e.id ?? newId("evt");
@@ -58,46 +74,6 @@ function envelopeOf(e: NewEvent): { id: string; body: string } {
   };
   // Serialized once: every attempt to every endpoint sends these exact bytes.
   return { id, body: JSON.stringify(envelope) };
-}
-
-/**
- * One delivery row per subscribed endpoint. Disabled endpoints still get a row, parked as
- * `endpoint_disabled`, so the event can be recovered once the merchant fixes the endpoint.
- * Parameters: $2 merchant, $3 type, $7 time, $8 optional endpoint ids; `$event` is the event id.
- */
-const FAN_OUT_SELECT = `insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
-       select 'del_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), $event, e.id, e.merchant_id,
-              case when e.disabled then 'endpoint_disabled' else 'pending' end, $7, $7
-       from webhook_endpoints e
-       where e.merchant_id = $2 and e.deleted_at is null
-         and ($3 = any (e.enabled_events) or '*' = any (e.enabled_events))
-         and ($8::text[] is null or e.id = any ($8::text[]))`;
-
-/** Writes the event alone, delivered to nobody; `recordEvent` also fans it out. */
-export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
-  const { id, body } = envelopeOf(e);
-  const inserted = await tx.query(
-    `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
-     values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`,
-    [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now],
-  );
-  return { id, body, created: inserted.rowCount !== 0 };
-}
-
-/** Fans out an event written by `insertEvent` (see FAN_OUT_SELECT), optionally to some endpoints only. */
-export async function fanOut(tx: Db, event: { id: string; merchantId: string; type: string; createdAt: Date }, endpointIds?: string[]): Promise<number> {
-  const { rowCount } = await tx.query(FAN_OUT_SELECT.replace("$event", "$1::text"), [
-    event.id,
-    event.merchantId,
-    event.type,
-    null,
-    null,
-    null,
-    event.createdAt,
-    endpointIds ?? null,
-  ]);
-  if ((rowCount ?? 0) > 0) await notifyDeliveryWorkers(tx);
-  return rowCount ?? 0;
 }
 
 /** Queues `event` for one endpoint whatever it subscribes to (a test event); returns the delivery id. */

@@ -68,14 +68,6 @@ export async function getEndpoint(db: Db, merchantId: string, id: string): Promi
   return rows[0];
 }
 
-export async function listEndpoints(db: Db, merchantId: string): Promise<EndpointRow[]> {
-  const { rows } = await db.query<EndpointRow>(
-    "select * from webhook_endpoints where merchant_id = $1 and deleted_at is null order by created_at desc, id desc",
-    [merchantId],
-  );
-  return rows;
-}
-
 export async function updateEndpoint(
   db: Db,
   id: string,

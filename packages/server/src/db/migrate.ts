@@ -51,12 +51,11 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[
   });
 }
 
-/** True when every migration shipped with this build has been applied (used by /ready). */
-export async function migrationsApplied(pool: Pool, dir = MIGRATIONS_DIR): Promise<boolean> {
-  const migrations = await readMigrations(dir);
+/** True when every migration version given (those shipped with this build) has been applied (used by /ready). */
+export async function migrationsApplied(pool: Pool, versions: number[]): Promise<boolean> {
   const { rows } = await pool.query<{ n: string }>(
     "select count(*)::int8 as n from schema_migrations where version = any($1::int[])",
-    [migrations.map((m) => m.version)],
+    [versions],
   );
-  return Number(rows[0]?.n) === migrations.length;
+  return Number(rows[0]?.n) === versions.length;
 }

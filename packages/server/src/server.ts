@@ -1,9 +1,9 @@
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp } from "./app.js";
+import { every } from "./every.js";
 import { startLocalNetwork, type RunningLocalNetwork } from "./cli/network.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -29,14 +29,6 @@ export interface RunningServer {
   app: FastifyInstance;
   /** Graceful shutdown (see `startServer`); calling it again returns the same promise. */
   close(): Promise<void>;
-}
-
-/** Runs `job` now and every `intervalMs` until `signal` aborts; a failed run is logged, not fatal. */
-async function every(intervalMs: number, signal: AbortSignal, onError: (error: unknown) => void, job: () => Promise<void>): Promise<void> {
-  while (!signal.aborted) {
-    await job().catch(onError);
-    await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
-  }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
 import { DELIVERIES_CHANNEL } from "../events/outbox.js";
 import { randomToken } from "../ids.js";
+import { every } from "../every.js";
 import { createDeliverer } from "./deliver.js";
 import { createWebhookSender, type WebhookSender } from "./http.js";
 import { createNotificationListener } from "./listener.js";
@@ -30,17 +31,6 @@ export interface WebhookRuntimeDeps {
   pollIntervalMs?: number;
   maintenanceIntervalMs?: number;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 
 /**
  * Everything that sends webhooks in this process: the delivery worker (woken by NOTIFY, polling as
@@ -85,22 +75,20 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
     log,
   });
 
-  const maintenance = (async () => {
-    let lastPurge = 0;
-    while (!signal.aborted) {
-      try {
-        await processRecoveries(pool, clock.now());
-        if (Date.now() - lastPurge > 3_600_000) {
-          const purged = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);
-          if (purged > 0) log.info({ purged }, "purged old webhook attempt logs");
-          lastPurge = Date.now();
-        }
-      } catch (error) {
-        log.error({ err: error }, "webhook maintenance failed; will retry");
+  let lastPurge = 0;
+  const maintenance = every(
+    deps.maintenanceIntervalMs ?? 1000,
+    signal,
+    (error) => log.error({ err: error }, "webhook maintenance failed; will retry"),
+    async () => {
+      await processRecoveries(pool, clock.now());
+      if (Date.now() - lastPurge > 3_600_000) {
+        const purged = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);
+        if (purged > 0) log.info({ purged }, "purged old webhook attempt logs");
+        lastPurge = Date.now();
       }
-      await sleep(deps.maintenanceIntervalMs ?? 1000, signal);
-    }
-  })();
+    },
+  );
 
   return {
     done: Promise.all([worker.done, maintenance]).then(async () => {

@@ -42,7 +42,7 @@ export async function run(): Promise<void> {
       email: "bench@example.test",
       accounts: [Keypair.random().publicKey()],
       home_domain: "bench.example",
-    });
+    }, new Date());
     const createPayment: LoadRequest = {
       method: "POST",
       path: "/v1/payments",

@@ -63,7 +63,7 @@ async function seed(pool: pg.Pool, receiverOrigin: string, endpoints: number): P
   const merchantIds: string[] = [];
   const secrets: string[] = [];
   for (let i = 0; i < endpoints; i++) {
-    const { merchant } = await createMerchant(pool, { name: `Bench ${i}`, email: `bench${i}@example.test`, accounts: [Keypair.random().publicKey()] });
+    const { merchant } = await createMerchant(pool, { name: `Bench ${i}`, email: `bench${i}@example.test`, accounts: [Keypair.random().publicKey()] }, new Date());
     const secret = generateSecret();
     await insertEndpoint(pool, {
       id: newId("we"),

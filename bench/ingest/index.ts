@@ -26,7 +26,7 @@ export async function run(): Promise<void> {
   const config = loadConfig({ LOG_LEVEL: "silent" });
   try {
     const account = (await horizon.newAccount("1")).publicKey();
-    const { merchant } = await createMerchant(db.pool, { name: "Bench", email: "bench@example.test", accounts: [account] });
+    const { merchant } = await createMerchant(db.pool, { name: "Bench", email: "bench@example.test", accounts: [account] }, new Date());
 
     const setupStarted = performance.now();
     // Payment i waits for the on-chain payment with memo id i + 1. Inserted in one statement:

@@ -19,17 +19,33 @@ export interface Config {
   /** Where the embedded PostgreSQL keeps its data (and where the CLI finds a running one). */
   dataDir: string;
   stellar: {
-    /** `local` runs a local Horizon in-process (see `localHorizon`); `start` then sets horizonUrl to where it listens. */
+    /**
+     * `local` is the standalone network: without HORIZON_URL a local Horizon runs in-process (see
+     * `localHorizon`) and `start` sets horizonUrl to where it listens; with it, that one (`lumenpay network start`) is used.
+     */
     network: "testnet" | "public" | "custom" | "local";
     networkPassphrase: string;
     horizonUrl: string;
   };
-  /** The local network run with STELLAR_NETWORK=local (`lumenpay start --network local`). */
+  /** The local network run in-process with STELLAR_NETWORK=local and no HORIZON_URL (`lumenpay start --network local`). */
   localHorizon: {
+    /** False when HORIZON_URL names a local network running as its own process. */
+    inProcess: boolean;
     /** Port of its Horizon on 127.0.0.1; 0 picks a free one. */
     port: number;
     /** How often it closes a ledger. */
     ledgerCloseMs: number;
+  };
+  payments: {
+    /**
+     * Default of a payment's `monitor_for`: how long after `expires_at` operations are still matched
+     * to it (recorded as late); later ones are unmatched.
+     */
+    monitoringWindowS: number;
+  };
+  merchants: {
+    /** Attaching an account through the API needs a signed challenge (proof of control). */
+    requireAccountProof: boolean;
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   db: {
@@ -96,6 +112,9 @@ const HORIZON_URLS = {
   testnet: "https://horizon-testnet.stellar.org",
   public: "https://horizon.stellar.org",
 } as const;
+
+/** The longest monitoring window, for PAYMENT_MONITORING_WINDOW_S and a payment's `monitor_for`: 30 days. */
+export const MAX_MONITORING_WINDOW_S = 30 * 86_400;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -190,12 +209,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const r = new Reader(env);
   const port = r.int("PORT", 4000, { min: 0, max: 65535 });
 
-  const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom", "local"] as const, "testnet");
   const customPassphrase = r.raw("STELLAR_NETWORK_PASSPHRASE");
+  // A passphrase alone names a network of its own.
+  const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom", "local"] as const, customPassphrase ? "custom" : "testnet");
   const horizonUrl = r.url("HORIZON_URL", undefined, ["http:", "https:"]);
   const localHorizonPort = r.int("LOCAL_HORIZON_PORT", 8000, { max: 65535 });
   let networkPassphrase: string = network === "public" ? Networks.PUBLIC : network === "local" ? Networks.STANDALONE : Networks.TESTNET;
-  if (network === "local" && horizonUrl) r.problems.push("HORIZON_URL is not allowed with STELLAR_NETWORK=local (Lumenpay runs the local Horizon itself)");
   if (network === "custom") {
     if (!customPassphrase) r.problems.push("STELLAR_NETWORK_PASSPHRASE is required when STELLAR_NETWORK=custom");
     if (!horizonUrl) r.problems.push("HORIZON_URL is required when STELLAR_NETWORK=custom");
@@ -234,11 +253,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       network,
       networkPassphrase,
       horizonUrl:
-        network === "local" ? `http://127.0.0.1:${localHorizonPort}` : (horizonUrl ?? (network === "custom" ? "" : HORIZON_URLS[network])),
+        horizonUrl ?? (network === "local" ? `http://127.0.0.1:${localHorizonPort}` : network === "custom" ? "" : HORIZON_URLS[network]),
     },
     localHorizon: {
+      inProcess: network === "local" && horizonUrl === undefined,
       port: localHorizonPort,
       ledgerCloseMs: r.int("LOCAL_HORIZON_LEDGER_CLOSE_MS", 1000, { min: 10, max: 60_000 }),
+    },
+    payments: {
+      monitoringWindowS: r.int("PAYMENT_MONITORING_WINDOW_S", 86_400, { max: MAX_MONITORING_WINDOW_S }),
+    },
+    merchants: {
+      requireAccountProof: r.bool("REQUIRE_ACCOUNT_PROOF", network === "public"),
     },
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     db: {

@@ -14,7 +14,7 @@ export function randomToken(length: number): string {
   return out.length === length ? out : out + randomToken(length - out.length);
 }
 
-export type IdPrefix = "mer" | "key" | "pay" | "evt" | "we" | "del" | "rcv" | "req";
+export type IdPrefix = "mer" | "key" | "pay" | "evt" | "we" | "del" | "rcv" | "req" | "unm";
 
 /** Typed, prefixed ids such as `pay_3kTMd…`. */
 export function newId(prefix: IdPrefix): string {

@@ -5,6 +5,7 @@ import { requireApiKey } from "./http/auth.js";
 import { healthRoutes } from "./health/routes.js";
 import { merchantRoutes } from "./merchants/routes.js";
 import { paymentRoutes } from "./payments/routes.js";
+import { unmatchedPaymentRoutes } from "./payments/unmatched-routes.js";
 import { metricsRoutes } from "./metrics/routes.js";
 import { sep1Routes } from "./sep1/routes.js";
 import { paymentPageRoutes } from "./payments/page.js";
@@ -25,6 +26,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
     requireApiKey(v1, { pool: deps.pool, clock: deps.clock, rateLimitPerMinute: deps.config.api.rateLimitPerMinute });
     await v1.register(merchantRoutes, deps);
     await v1.register(paymentRoutes, deps);
+    await v1.register(unmatchedPaymentRoutes, deps);
     await v1.register(webhookEndpointRoutes, deps);
     await v1.register(deliveryRoutes, deps);
     await v1.register(eventRoutes, deps);

@@ -124,7 +124,7 @@ export async function startServer({
   };
 
   try {
-    if (config.stellar.network === "local") {
+    if (config.localHorizon.inProcess) {
       localNetwork = await startLocalNetwork(config, logger);
       // Payment links and stellar.toml must name the port it really got (LOCAL_HORIZON_PORT=0 picks one).
       config = { ...config, stellar: { ...config.stellar, horizonUrl: localNetwork.url } };

@@ -59,7 +59,7 @@ describe("expireDuePayments", () => {
     try {
       await client.query("begin");
       // Ingestion took the row lock just before expiry was due to run.
-      expect(await applyPaymentRecord(client, record, ctx())).toMatchObject({ kind: "applied", status: "confirmed" });
+      expect(await applyPaymentRecord(client, record, ctx(m.account))).toMatchObject({ kind: "applied", status: "confirmed" });
       expect(await expire()).toBe(0);
       await client.query("commit");
     } finally {
@@ -77,6 +77,8 @@ describe("late payments", () => {
     const p = await createPayment(m, { amount: "3" });
     clock.advance(60_000);
     expect(await expire()).toBe(1);
+    // Closed a second after expires_at: late, by the ledger's close time.
+    clock.advance(1_000);
     const record = await pay(m, "3", Memo.id(p.memo));
     clock.advance(5_000);
 
@@ -97,6 +99,7 @@ describe("late payments", () => {
     const m = await merchant();
     const canceled = await createPayment(m, { amount: "1" });
     await chain.t.app.inject({ method: "POST", url: `/v1/payments/${canceled.id}/cancel`, headers: m.auth });
+    clock.advance(1_000);
     expect(await apply(await pay(m, "1", Memo.id(canceled.memo)))).toMatchObject({ status: "canceled", late: true, eventType: "payment.late_payment_received" });
 
     const paid = await createPayment(m, { amount: "1" });
@@ -115,6 +118,7 @@ describe("late payments", () => {
     await apply(await pay(m, "2", Memo.id(p.memo)));
     clock.advance(60_000);
     expect(await expire()).toBe(1);
+    clock.advance(1_000);
     expect(await apply(await pay(m, "3", Memo.id(p.memo)))).toMatchObject({ status: "expired", late: true });
     expect(await getPayment(m, p.id)).toMatchObject({ status: "expired", amount_received: "2" });
   });

@@ -1,6 +1,7 @@
 import { Keypair, Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { getMerchant, updateMerchant } from "../src/merchants/store.js";
+import { createMerchant } from "../src/merchants/service.js";
+import { accountOwner, setMerchantAccounts } from "../src/merchants/store.js";
 import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
@@ -95,18 +96,23 @@ describe("payment ingestion", () => {
     expect(await metricValue(metrics, "horizon_ingest_lag_seconds", { account })).toBeGreaterThanOrEqual(0);
   });
 
-  it("begins at now on an account's first start, ignoring its older payments", async () => {
+  it("on an account's first start, reaches back to when it was attached: earlier payments are skipped, later ones applied", async () => {
     const payer = await horizon.newAccount("100");
-    const { account } = await newMerchant(db.pool, horizon);
-    await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-1") });
-    const old = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("old-2") });
+    const account = (await horizon.newAccount("1")).publicKey();
+    const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before-attach") });
+    await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] }, new Date());
+    const attached = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("after-attach") });
     const { metrics } = start();
     await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
-    expect(await cursorOf(account)).toBe(opToken(old));
+    expect(await cursorOf(account)).toBe(opToken(attached));
 
     const fresh = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new") });
     await waitFor(async () => (await cursorOf(account)) === opToken(fresh), "the new payment");
-    expect(await appliedTo(account)).toEqual([{ paging_token: opToken(fresh), memo: "new" }]);
+    expect(await appliedTo(account)).toEqual([
+      { paging_token: opToken(attached), memo: "after-attach" },
+      { paging_token: opToken(fresh), memo: "new" },
+    ]);
+    expect(BigInt(opToken(before))).toBeLessThan(BigInt(opToken(attached)));
   });
 
   it("finds the payments made while it was stopped on restart, none missed and none repeated", async () => {
@@ -174,9 +180,7 @@ describe("payment ingestion", () => {
     const paid = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("new merchant") });
     await waitFor(async () => (await cursorOf(account)) === opToken(paid), "the payment");
 
-    const { rows } = await db.pool.query<{ id: string }>("select id from merchants where $1 = any(accounts)", [account]);
-    const merchant = (await getMerchant(db.pool, rows[0]!.id))!;
-    await updateMerchant(db.pool, merchant.id, { ...merchant, accounts: [Keypair.random().publicKey()] });
+    await setMerchantAccounts(db.pool, (await accountOwner(db.pool, account))!, [Keypair.random().publicKey()], new Date());
     await waitFor(async () => !(await lockHeld(ingestLockKey(horizon.networkPassphrase, account))), "the lock release");
     expect(await connected(metrics, account)).toBeUndefined();
   });

@@ -69,7 +69,7 @@ describe("lumenpay start --network local", { timeout: 90_000 }, () => {
     const root = await local.horizon.loadAccount(Keypair.master(Networks.STANDALONE).publicKey());
     expect(root.balances).toEqual([expect.objectContaining({ asset_type: "native", balance: "100000000000.0000000" })]);
 
-    const { merchant, secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] });
+    const { merchant, secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] }, new Date());
     const res = await fetch(`${local.url}/v1/payments`, {
       method: "POST",
       headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },

@@ -29,7 +29,7 @@ afterAll(async () => {
 
 describe("logs", () => {
   it("carry a request id per request and never an API key, an Authorization header or a webhook secret", async () => {
-    const { secret: apiKey } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] });
+    const { secret: apiKey } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] }, new Date());
     const created = await app.inject({
       method: "POST",
       url: "/v1/webhook_endpoints",

@@ -5,6 +5,8 @@ import {
   PAYMENT_FIELDS,
   PAYMENT_STATUSES as SDK_PAYMENT_STATUSES,
   SETTLEMENT_FIELDS,
+  UNMATCHED_PAYMENT_FIELDS,
+  UNMATCHED_REASONS as SDK_UNMATCHED_REASONS,
   WEBHOOK_ENDPOINT_FIELDS,
 } from "@lumenpay/webhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -98,6 +100,14 @@ describe("the SDK's event types match the server", () => {
     expect(problems, problems.join("\n")).toEqual([]);
     expect(sorted(SDK_PAYMENT_STATUSES), `payment statuses differ: update PAYMENT_STATUSES in ${SDK_FILE}`).toEqual(sorted(enumValues(properties.status)));
     expect(sorted(SDK_MEMO_TYPES), `memo types differ: update MEMO_TYPES in ${SDK_FILE}`).toEqual(sorted(enumValues(properties.memo_type)));
+  });
+
+  it("types every field of an unmatched payment as GET /v1/unmatched_payments/{id} declares it", () => {
+    const unmatched = responseSchema("/v1/unmatched_payments/{id}");
+    const problems = drift("UnmatchedPayment", UNMATCHED_PAYMENT_FIELDS, unmatched);
+    expect(problems, problems.join("\n")).toEqual([]);
+    const reasons = enumValues((unmatched.properties as Record<string, unknown>).reason);
+    expect(sorted(SDK_UNMATCHED_REASONS), `unmatched reasons differ: update UNMATCHED_REASONS in ${SDK_FILE}`).toEqual(sorted(reasons));
   });
 
   it("types every field of a webhook endpoint as GET /v1/webhook_endpoints/{id} declares it", () => {

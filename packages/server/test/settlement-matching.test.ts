@@ -1,6 +1,6 @@
 import { Account, Asset, Keypair, Memo, MuxedAccount, Operation, TransactionBuilder, type xdr } from "@stellar/stellar-sdk";
 import { describe, expect, it } from "vitest";
-import type { HorizonPaymentRecord } from "../src/payments/settlement.js";
+import type { HorizonPaymentRecord } from "../src/stellar/incoming.js";
 import { useChainApp, type ChainMerchant } from "./support/chain.js";
 
 const chain = useChainApp("2026-05-01T10:00:00.000Z");
@@ -26,7 +26,7 @@ describe("matching by memo", () => {
     const p = await createPayment(m, { amount: "1", asset: "XLM", memo_type: "text", memo: text });
     // The same word with a decomposed "é" (e + U+0301) renders alike but is different bytes.
     const lookAlike = await payAndApply(m, m.account, "1", Memo.text("cafe\u0301 ✅ 支付"));
-    expect(lookAlike).toEqual({ kind: "ignored", reason: "no_matching_payment" });
+    expect(lookAlike).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "unknown_memo" });
     expect((await getPayment(m, p.id)).status).toBe("pending");
 
     const outcome = await payAndApply(m, m.account, "1", Memo.text(text));
@@ -37,7 +37,7 @@ describe("matching by memo", () => {
   it("matches the largest id memo", async () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "2", asset: "XLM", memo_type: "id", memo: "18446744073709551615" });
-    expect(await payAndApply(m, m.account, "2", Memo.id("18446744073709551614"))).toEqual({ kind: "ignored", reason: "no_matching_payment" });
+    expect(await payAndApply(m, m.account, "2", Memo.id("18446744073709551614"))).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "unknown_memo" });
     expect(await payAndApply(m, m.account, "2", Memo.id("18446744073709551615"))).toMatchObject({ kind: "applied", paymentId: p.id, status: "confirmed" });
   });
 
@@ -48,7 +48,7 @@ describe("matching by memo", () => {
     // A text memo spelling the hex digits is other bytes (and too long); one differing byte is another hash.
     const other = Buffer.from(bytes);
     other[31] = 0x0e;
-    expect(await payAndApply(m, m.account, "3", Memo.hash(other))).toEqual({ kind: "ignored", reason: "no_matching_payment" });
+    expect(await payAndApply(m, m.account, "3", Memo.hash(other))).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "unknown_memo" });
     expect(await payAndApply(m, m.account, "3", Memo.hash(bytes))).toMatchObject({ kind: "applied", paymentId: p.id, status: "confirmed" });
   });
 
@@ -59,13 +59,13 @@ describe("matching by memo", () => {
     expect(await payAndApply(m, m.account, "3", Memo.return(hex))).toMatchObject({ kind: "applied", paymentId: p.id, status: "confirmed" });
   });
 
-  it("ignores a payment without memo or muxed id, and one to another account with the right memo", async () => {
+  it("records a payment without memo or muxed id as unmatched, and ignores one to another account with the right memo", async () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "1", asset: "XLM" });
-    expect(await payAndApply(m, m.account, "1")).toEqual({ kind: "ignored", reason: "no_memo_or_muxed_id" });
+    expect(await payAndApply(m, m.account, "1")).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "no_memo" });
     const elsewhere = await chain.horizon.newAccount("1");
     const { hash } = await chain.horizon.pay({ from: chain.payer, to: elsewhere.publicKey(), amount: "1", memo: Memo.id(p.memo) });
-    expect(await apply(await recordOf(elsewhere.publicKey(), hash))).toEqual({ kind: "ignored", reason: "no_matching_payment" });
+    expect(await apply(await recordOf(elsewhere.publicKey(), hash))).toEqual({ kind: "ignored", reason: "not_ours" });
     expect((await getPayment(m, p.id)).status).toBe("pending");
   });
 });
@@ -92,7 +92,7 @@ describe("muxed destinations", () => {
     const m = await merchant();
     const p = await createPayment(m, { amount: "4", asset: "XLM", muxed: true });
     const otherId = new MuxedAccount(new Account(m.account, "0"), (BigInt(p.muxed_id) ^ 1n).toString()).accountId();
-    expect(await payAndApply(m, otherId, "4")).toEqual({ kind: "ignored", reason: "no_matching_payment" });
+    expect(await payAndApply(m, otherId, "4")).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "unknown_memo" });
     const outcome = await payAndApply(m, p.destination, "4", Memo.text("thanks"));
     expect(outcome).toMatchObject({ kind: "applied", paymentId: p.id, status: "confirmed" });
     expect(await getPayment(m, p.id)).toMatchObject({ status: "confirmed", amount_received: "4", destination: p.destination });
@@ -111,7 +111,7 @@ describe("muxed destinations", () => {
 });
 
 describe("assets and operation types", () => {
-  it("ignores USDC from another issuer and counts USDC from the payment's issuer", async () => {
+  it("records USDC from another issuer as unmatched (wrong asset) and counts USDC from the payment's issuer", async () => {
     const issuer = await chain.horizon.newAccount("10");
     const fake = await chain.horizon.newAccount("10");
     const usdc = new Asset("USDC", issuer.publicKey());
@@ -123,7 +123,7 @@ describe("assets and operation types", () => {
 
     for (const asset of [fakeUsdc, Asset.native()]) {
       const { hash } = await chain.horizon.pay({ from: chain.payer, to: m.account, amount: "5", asset, memo: Memo.id(p.memo) });
-      expect(await apply(await recordOf(m.account, hash))).toEqual({ kind: "ignored", reason: "asset_mismatch" });
+      expect(await apply(await recordOf(m.account, hash))).toEqual({ kind: "unmatched", merchantId: m.merchant.id, reason: "wrong_asset" });
     }
     expect(await getPayment(m, p.id)).toMatchObject({ status: "pending", amount_received: "0", settlements: [] });
 
@@ -165,7 +165,7 @@ describe("assets and operation types", () => {
     const m = await merchant();
     // A merchant account that does not exist yet: the customer's payment creates it.
     const fresh = Keypair.random().publicKey();
-    await chain.t.db.pool.query("update merchants set accounts = $1 where id = $2", [[fresh], m.merchant.id]);
+    await chain.t.db.pool.query("update merchant_accounts set account = $1 where merchant_id = $2", [fresh, m.merchant.id]);
     const p = await createPayment(m, { amount: "5", asset: "XLM" });
     const hash = await submit(chain.payer, Operation.createAccount({ destination: fresh, startingBalance: "5" }), Memo.id(p.memo));
     const record = await recordOf(fresh, hash);

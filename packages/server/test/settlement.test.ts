@@ -1,7 +1,8 @@
 import { Memo } from "@stellar/stellar-sdk";
 import { describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics/registry.js";
-import { chainEventId, observeSettlement, type HorizonPaymentRecord } from "../src/payments/settlement.js";
+import { chainEventId, observeSettlement } from "../src/payments/settlement.js";
+import type { HorizonPaymentRecord } from "../src/stellar/incoming.js";
 import { useChainApp, type ChainMerchant } from "./support/chain.js";
 
 const chain = useChainApp("2026-05-01T10:00:00.000Z", { paymentDefaults: { asset: "XLM" } });

@@ -18,7 +18,7 @@ const children: ServerProcess[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { merchant, secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] });
+  const { merchant, secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] }, new Date());
   apiKey = secret;
   merchantId = merchant.id;
 });

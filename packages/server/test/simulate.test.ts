@@ -27,7 +27,7 @@ beforeAll(async () => {
     email: "ops@acme.test",
     accounts: [destination],
     accepted_assets: ["XLM", { code: "USDC", issuer }],
-  });
+  }, new Date());
   apiKey = created.secret;
   server = startServerProcess(
     { DATABASE_URL: db.url, PORT: "0", LOG_LEVEL: "info", LUMENPAY_DATA_DIR: dataDir, LOCAL_HORIZON_PORT: "0", LOCAL_HORIZON_LEDGER_CLOSE_MS: "100" },

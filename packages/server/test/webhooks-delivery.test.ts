@@ -65,7 +65,7 @@ function startRuntime(config: Config) {
 }
 
 async function setup(config: Config, urls: string[], enabledEvents = ["*"]) {
-  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] });
+  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
   const box = createSecretBox(config.webhooks.encryptionKey);
   const endpoints = [];
   for (const url of urls) {

@@ -80,7 +80,7 @@ describe("webhook delivery across a PostgreSQL restart", () => {
 
     // The test's own pool, which must also survive the restart (createPool handles dropped idle clients).
     pool = createPool(postgres.url, { ...loadConfig({}).db, poolMin: 0, poolMax: 4 });
-    const { merchant } = await createMerchant(pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] });
+    const { merchant } = await createMerchant(pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
     await insertEndpoint(pool, {
       id: newId("we"),
       merchantId: merchant.id,

@@ -42,7 +42,7 @@ async function startSlowReceiver(delayMs: number) {
 }
 
 async function seedEndpoint(url: string) {
-  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] });
+  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
   const endpoint = await insertEndpoint(db.pool, {
     id: newId("we"),
     merchantId: merchant.id,

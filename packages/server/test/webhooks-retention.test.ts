@@ -18,7 +18,7 @@ afterAll(() => db.drop());
 describe("attempt log retention", () => {
   it("purges attempts older than the retention period, in batches, and keeps the rest", async () => {
     const now = new Date("2026-04-01T00:00:00Z");
-    const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] });
+    const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
     await insertEndpoint(db.pool, { id: newId("we"), merchantId: merchant.id, url: "https://example.com/", description: null, enabledEvents: ["*"], disabled: false, secret: generateSecret(), now });
     const event = await transaction(db.pool, (tx) => recordEvent(tx, { merchantId: merchant.id, type: "payment.created", object: {}, now }));
     const { rows } = await db.pool.query<{ id: string }>("select id from webhook_deliveries where event_id = $1", [event.id]);

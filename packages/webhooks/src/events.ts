@@ -12,6 +12,7 @@ export const EVENT_TYPES = [
   "payment.expired",
   "payment.canceled",
   "payment.late_payment_received",
+  "payment.unmatched_received",
   "endpoint.disabled",
   "webhook.test",
 ] as const;
@@ -42,7 +43,7 @@ export interface Settlement {
   asset: Asset;
   /** Paying account (G…). */
   from: string;
-  /** Arrived after the payment was expired, canceled or already confirmed; not in `amount_received`. */
+  /** Closed after the payment's deadline (expiry, or cancellation if earlier) or after it was fully paid; not in `amount_received`. */
   late: boolean;
 }
 
@@ -70,11 +71,45 @@ export interface Payment {
   payment_url: string;
   sep7_uri: string;
   expires_at: string;
+  /** Seconds after `expires_at` during which operations are still recorded against the payment (as late). */
+  monitor_for: number;
   created_at: string;
   updated_at: string;
+  /** When it was canceled; kept if an operation that closed before then paid it after all. */
   canceled_at: string | null;
+  /** Close time of the ledger whose operation completed the amount. */
   confirmed_at: string | null;
+  /** When Lumenpay expired it; kept if an operation that closed in time paid it after all. */
   expired_at: string | null;
+}
+
+export const UNMATCHED_REASONS = ["no_memo", "unknown_memo", "wrong_asset", "before_payment", "after_monitoring_window"] as const;
+export type UnmatchedReason = (typeof UNMATCHED_REASONS)[number];
+
+/** Money that reached one of your accounts without settling a payment: refund or reconcile it. */
+export interface UnmatchedPayment {
+  id: string;
+  object: "unmatched_payment";
+  reason: UnmatchedReason;
+  /** Decimal string. */
+  amount: string;
+  asset: Asset;
+  /** Where it was paid: an M address for a muxed destination, else the G account. */
+  destination: string;
+  destination_account: string;
+  muxed_id: string | null;
+  memo_type: "none" | "text" | "id" | "hash" | "return";
+  /** Text as UTF-8, id as a decimal, hash and return as hex; null for none. */
+  memo: string | null;
+  /** Paying account (G…): where a refund would go. */
+  from: string;
+  transaction_hash: string;
+  operation_id: string;
+  ledger: number;
+  closed_at: string;
+  /** The payment its memo or muxed id names, when there is one. */
+  payment_id: string | null;
+  created_at: string;
 }
 
 export interface WebhookEndpoint {
@@ -100,11 +135,12 @@ interface Envelope<T extends EventType, O> {
   data: { object: O };
 }
 
-type PaymentEventType = Extract<EventType, `payment.${string}`>;
+type PaymentEventType = Exclude<Extract<EventType, `payment.${string}`>, "payment.unmatched_received">;
 
 /** A verified Lumenpay event; switch on `type` and `data.object` has the matching type. */
 export type LumenpayEvent =
   | { [T in PaymentEventType]: Envelope<T, Payment> }[PaymentEventType]
+  | Envelope<"payment.unmatched_received", UnmatchedPayment>
   | Envelope<"endpoint.disabled", WebhookEndpoint>
   | Envelope<"webhook.test", WebhookEndpoint>;
 
@@ -161,12 +197,33 @@ export const PAYMENT_FIELDS = {
   payment_url: string,
   sep7_uri: string,
   expires_at: string,
+  monitor_for: { number: true },
   created_at: string,
   updated_at: string,
   canceled_at: nullableString,
   confirmed_at: nullableString,
   expired_at: nullableString,
 } as const satisfies FieldTypes<Payment>;
+
+export const UNMATCHED_PAYMENT_FIELDS = {
+  id: string,
+  object: string,
+  reason: string,
+  amount: string,
+  asset,
+  destination: string,
+  destination_account: string,
+  muxed_id: nullableString,
+  memo_type: string,
+  memo: nullableString,
+  from: string,
+  transaction_hash: string,
+  operation_id: string,
+  ledger: { number: true },
+  closed_at: string,
+  payment_id: nullableString,
+  created_at: string,
+} as const satisfies FieldTypes<UnmatchedPayment>;
 
 export const SETTLEMENT_FIELDS = {
   transaction_hash: string,

@@ -6,7 +6,7 @@ export const OTHER_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 
 export const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll("-", "")}`;
 
-type PaymentEventType = Extract<EventType, `payment.${string}`>;
+type PaymentEventType = Exclude<Extract<EventType, `payment.${string}`>, "payment.unmatched_received">;
 
 /** A `payment.*` event as Lumenpay sends it; only what a test cares about is a parameter. */
 export function paymentEvent(
@@ -33,6 +33,7 @@ export function paymentEvent(
     payment_url: `http://localhost/pay/${paymentId}`,
     sep7_uri: "web+stellar:pay?destination=GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7",
     expires_at: now,
+    monitor_for: 86400,
     created_at: now,
     updated_at: now,
     canceled_at: null,

@@ -1,5 +1,5 @@
-import { systemClock } from "../clock.js";
 import { badRequest } from "../http/errors.js";
+import { systemClock } from "../clock.js";
 import { apiKeyOut, createMerchant, merchantOut } from "../merchants/service.js";
 import { listApiKeys, listMerchants } from "../merchants/store.js";
 import { assetLabel, type AssetIn } from "../stellar/assets.js";
@@ -51,7 +51,7 @@ export const merchantsCreate: Command = {
         accounts,
         ...(homeDomain === undefined ? {} : { home_domain: homeDomain }),
         ...(assets.length === 0 ? {} : { accepted_assets: assets.map(assetArg) }),
-      }),
+      }, systemClock.now()),
     );
     if (ctx.values.json) return ctx.print(JSON.stringify({ merchant: merchantOut(merchant), api_key: secret }));
     ctx.print(`Created merchant ${merchant.id} (${merchant.name} <${merchant.email}>)`);

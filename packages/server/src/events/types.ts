@@ -6,6 +6,7 @@ export const EVENT_TYPES = [
   "payment.expired",
   "payment.canceled",
   "payment.late_payment_received",
+  "payment.unmatched_received",
   "endpoint.disabled",
   "webhook.test",
 ] as const;

@@ -45,7 +45,7 @@ const merchantPatchSchema = {
 const errors = { 400: { $ref: "Error#" }, 401: { $ref: "Error#" }, 409: { $ref: "Error#" }, 429: { $ref: "Error#" } };
 
 /** `GET/PATCH /v1/merchant`: the authenticated merchant's own profile. */
-export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool }) => {
+export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, config, clock }) => {
   app.get(
     "/merchant",
     { schema: { tags: ["merchant"], summary: "Retrieve your merchant profile", response: { 200: merchantOutSchema, ...errors } } },
@@ -63,6 +63,6 @@ export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool 
         response: { 200: merchantOutSchema, ...errors },
       },
     },
-    async (request) => merchantOut(await patchMerchant(pool, request.merchant, request.body)),
+    async (request) => merchantOut(await patchMerchant(pool, request.merchant, request.body, { ...config.merchants, now: clock.now() })),
   );
 };

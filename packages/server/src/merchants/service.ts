@@ -133,24 +133,54 @@ function homeDomainTaken(error: unknown): boolean {
   return (error as { code?: string; constraint?: string }).code === "23505" && (error as { constraint?: string }).constraint === "merchants_home_domain_key";
 }
 
-/** Creates a merchant with its first API key; the key's secret is returned once and never stored. */
-export async function createMerchant(pool: Pool, input: MerchantIn) {
-  const fields = validateMerchant(input);
+/** 409 for an account another merchant owns: payments to it could not be told apart. */
+export function accountInUse(account: string, param: string): HttpError {
+  return new HttpError(409, "account_in_use", `${account} is attached to another merchant; an account can belong to one merchant only.`, param);
+}
+
+/** Makes `accounts` the merchant's, in `tx`; 409 `account_in_use` naming the first one another merchant owns. */
+async function attachAccounts(tx: Db, merchantId: string, accounts: string[], now: Date): Promise<void> {
+  const taken = await store.setMerchantAccounts(tx, merchantId, accounts, now);
+  if (taken.length > 0) throw accountInUse(taken[0]!, `accounts.${accounts.indexOf(taken[0]!)}`);
+}
+
+/** Runs `write` in a transaction, turning a taken home domain into its 409. */
+async function writeMerchant<T>(pool: Pool, write: (tx: Db) => Promise<T>): Promise<T> {
   try {
-    return await transaction(pool, async (tx) => {
-      const merchant = await store.insertMerchant(tx, newId("mer"), fields);
-      const { key, secret } = await issueApiKey(tx, merchant.id, null);
-      return { merchant, key, secret };
-    });
+    return await transaction(pool, write);
   } catch (error) {
     if (homeDomainTaken(error)) throw new HttpError(409, "home_domain_taken", "Another merchant already uses this home_domain.", "home_domain");
     throw error;
   }
 }
 
-export async function patchMerchant(pool: Pool, merchant: Merchant, patch: MerchantPatch): Promise<Merchant> {
+/**
+ * Creates a merchant with its accounts and first API key; the key's secret is returned once and never
+ * stored. Used by the operator's CLI, which attaches accounts without proof of control.
+ */
+export async function createMerchant(pool: Pool, input: MerchantIn, now: Date) {
+  const { accounts, ...fields } = validateMerchant(input);
+  return writeMerchant(pool, async (tx) => {
+    const id = newId("mer");
+    await store.insertMerchant(tx, id, fields, now);
+    await attachAccounts(tx, id, accounts, now);
+    const { key, secret } = await issueApiKey(tx, id, null);
+    return { merchant: (await store.getMerchant(tx, id))!, key, secret };
+  });
+}
+
+/**
+ * Applies a PATCH: only the fields given change. Accounts removed must have no open payment (they would
+ * never be confirmed); accounts added need proof of control when `requireAccountProof` is set.
+ */
+export async function patchMerchant(
+  pool: Pool,
+  merchant: Merchant,
+  patch: MerchantPatch,
+  { requireAccountProof, now }: { requireAccountProof: boolean; now: Date },
+): Promise<Merchant> {
   const current = merchantOut(merchant);
-  const fields = validateMerchant({
+  const { accounts, ...fields } = validateMerchant({
     name: patch.name ?? current.name,
     email: patch.email ?? current.email,
     accounts: patch.accounts ?? current.accounts,
@@ -158,13 +188,27 @@ export async function patchMerchant(pool: Pool, merchant: Merchant, patch: Merch
     org: patch.org ?? current.org,
     accepted_assets: patch.accepted_assets ?? current.accepted_assets,
   });
-  try {
-    return await store.updateMerchant(pool, merchant.id, fields);
-  } catch (error) {
-    if (homeDomainTaken(error)) throw new HttpError(409, "home_domain_taken", "Another merchant already uses this home_domain.", "home_domain");
-    throw error;
+  const added = accounts.filter((a) => !merchant.accounts.includes(a));
+  if (requireAccountProof && added.length > 0) {
+    throw new HttpError(
+      403,
+      "account_proof_required",
+      `Prove control of ${added[0]} first: sign the transaction from POST /v1/merchant/accounts/challenge and send it to POST /v1/merchant/accounts.`,
+      `accounts.${accounts.indexOf(added[0]!)}`,
+    );
   }
+  const removed = merchant.accounts.filter((a) => !accounts.includes(a));
+  return writeMerchant(pool, async (tx) => {
+    const busy = await store.accountWithOpenPayments(tx, merchant.id, removed);
+    if (busy !== undefined) {
+      throw new HttpError(409, "account_has_open_payments", `${busy} still has pending or partially paid payments; cancel them or let them expire first.`, "accounts");
+    }
+    await store.updateMerchant(tx, merchant.id, fields, now);
+    await attachAccounts(tx, merchant.id, accounts, now);
+    return (await store.getMerchant(tx, merchant.id))!;
+  });
 }
+
 
 export async function createApiKey(pool: Pool, merchantId: string, expiresAt: Date | null) {
   if (!(await store.getMerchant(pool, merchantId))) throw new HttpError(404, "resource_not_found", `No merchant ${merchantId}.`);

@@ -23,6 +23,7 @@ export interface Merchant {
   id: string;
   name: string;
   email: string;
+  /** G… accounts in the merchant's order; each belongs to this merchant alone (merchant_accounts). */
   accounts: string[];
   homeDomain: string | null;
   org: Org;
@@ -57,38 +58,77 @@ const toMerchant = (r: MerchantRow): Merchant => ({
 
 export type MerchantFields = Omit<Merchant, "id" | "createdAt" | "updatedAt">;
 
-export async function insertMerchant(db: Db, id: string, m: MerchantFields): Promise<Merchant> {
-  const { rows } = await db.query<MerchantRow>(
-    `insert into merchants (id, name, email, accounts, home_domain, org, accepted_assets)
-     values ($1, $2, $3, $4, $5, $6, $7) returning *`,
-    [id, m.name, m.email, m.accounts, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets)],
+/** A merchant row `m` with its accounts in order. */
+const MERCHANT_COLUMNS = `m.*, array(select a.account from merchant_accounts a where a.merchant_id = m.id order by a.position, a.account) as accounts`;
+
+/**
+ * Makes `accounts` exactly the merchant's accounts, in this order, and returns the ones another
+ * merchant owns (left to that merchant, so the caller refuses the change). Run it in the
+ * transaction that writes the merchant: a refusal must roll back everything.
+ */
+export async function setMerchantAccounts(db: Db, merchantId: string, accounts: string[], now: Date): Promise<string[]> {
+  const { rows } = await db.query<{ account: string }>(
+    `with removed as (delete from merchant_accounts where merchant_id = $1 and account <> all ($2::text[]))
+     insert into merchant_accounts (account, merchant_id, position, created_at)
+     select account, $1, position, $3 from unnest($2::text[]) with ordinality as t(account, position)
+     on conflict (account) do update set position = excluded.position where merchant_accounts.merchant_id = excluded.merchant_id
+     returning account`,
+    [merchantId, accounts, now],
   );
-  return toMerchant(rows[0]!);
+  const mine = new Set(rows.map((r) => r.account));
+  return accounts.filter((a) => !mine.has(a));
+}
+
+/** Records that the merchant proved control of `account` (it must be theirs already). */
+export async function markAccountVerified(db: Db, merchantId: string, account: string, now: Date): Promise<void> {
+  await db.query("update merchant_accounts set verified_at = $3 where account = $2 and merchant_id = $1", [merchantId, account, now]);
+}
+
+/** The merchant that owns `account`, if any. */
+export async function accountOwner(db: Db, account: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ merchant_id: string }>("select merchant_id from merchant_accounts where account = $1", [account]);
+  return rows[0]?.merchant_id;
+}
+
+/** One of `accounts` that an open payment of the merchant pays, if any. */
+export async function accountWithOpenPayments(db: Db, merchantId: string, accounts: string[]): Promise<string | undefined> {
+  if (accounts.length === 0) return undefined;
+  const { rows } = await db.query<{ destination: string }>(
+    `select destination from payments where merchant_id = $1 and destination = any ($2::text[]) and status in ('pending', 'partially_paid') limit 1`,
+    [merchantId, accounts],
+  );
+  return rows[0]?.destination;
+}
+
+/** Inserts the merchant row alone; its accounts follow with `setMerchantAccounts` in the same transaction. */
+export async function insertMerchant(db: Db, id: string, m: Omit<MerchantFields, "accounts">, now: Date): Promise<void> {
+  await db.query(
+    `insert into merchants (id, name, email, home_domain, org, accepted_assets, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)`,
+    [id, m.name, m.email, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets), now],
+  );
 }
 
 export async function getMerchant(db: Db, id: string): Promise<Merchant | undefined> {
-  const { rows } = await db.query<MerchantRow>("select * from merchants where id = $1", [id]);
+  const { rows } = await db.query<MerchantRow>(`select ${MERCHANT_COLUMNS} from merchants m where id = $1`, [id]);
   return rows[0] && toMerchant(rows[0]);
 }
 
 export async function getMerchantByHomeDomain(db: Db, homeDomain: string): Promise<Merchant | undefined> {
-  const { rows } = await db.query<MerchantRow>("select * from merchants where home_domain = $1", [homeDomain]);
+  const { rows } = await db.query<MerchantRow>(`select ${MERCHANT_COLUMNS} from merchants m where home_domain = $1`, [homeDomain]);
   return rows[0] && toMerchant(rows[0]);
 }
 
 export async function listMerchants(db: Db): Promise<Merchant[]> {
-  const { rows } = await db.query<MerchantRow>("select * from merchants order by created_at, id");
+  const { rows } = await db.query<MerchantRow>(`select ${MERCHANT_COLUMNS} from merchants m order by created_at, id`);
   return rows.map(toMerchant);
 }
 
-export async function updateMerchant(db: Db, id: string, m: MerchantFields): Promise<Merchant> {
-  const { rows } = await db.query<MerchantRow>(
-    `update merchants set name = $2, email = $3, accounts = $4, home_domain = $5, org = $6,
-       accepted_assets = $7, updated_at = now()
-     where id = $1 returning *`,
-    [id, m.name, m.email, m.accounts, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets)],
+/** Updates the merchant row; accounts change with `setMerchantAccounts` in the same transaction. */
+export async function updateMerchant(db: Db, id: string, m: Omit<MerchantFields, "accounts">, now: Date): Promise<void> {
+  await db.query(
+    `update merchants set name = $2, email = $3, home_domain = $4, org = $5, accepted_assets = $6, updated_at = $7 where id = $1`,
+    [id, m.name, m.email, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets), now],
   );
-  return toMerchant(rows[0]!);
 }
 
 export interface ApiKey {
@@ -136,7 +176,7 @@ export async function insertApiKey(
 /** The usable key with this hash and its merchant, in one round trip (every API request asks this). */
 export async function findMerchantByApiKey(db: Db, hash: Buffer, now: Date): Promise<{ key: ApiKey; merchant: Merchant } | undefined> {
   const { rows } = await db.query<MerchantRow & { key_id: string; key_prefix: string; key_created_at: Date; key_expires_at: Date | null; key_last_used_at: Date | null }>(
-    `select m.*, k.id as key_id, k.prefix as key_prefix, k.created_at as key_created_at,
+    `select ${MERCHANT_COLUMNS}, k.id as key_id, k.prefix as key_prefix, k.created_at as key_created_at,
             k.expires_at as key_expires_at, k.last_used_at as key_last_used_at
      from api_keys k join merchants m on m.id = k.merchant_id
      where k.hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)`,

@@ -8,6 +8,7 @@ export interface Metrics {
   paymentsCreated: client.Counter<"asset">;
   paymentsConfirmed: client.Counter<"asset">;
   paymentConfirmationLatency: client.Histogram;
+  paymentsUnmatched: client.Counter<"reason">;
 }
 
 /** A snapshot of the PostgreSQL pool, shared by the scrape-time gauges and the pool monitor's log lines. */
@@ -68,6 +69,12 @@ export function createMetrics(pool: Pool): Metrics {
       name: "payment_confirmation_latency_seconds",
       help: "Time from a payment's creation to its confirmation.",
       buckets: [5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 24 * 3600, 7 * 24 * 3600],
+      registers: [registry],
+    }),
+    paymentsUnmatched: new client.Counter({
+      name: "payments_unmatched_total",
+      help: "Incoming operations that settled no payment, by reason (no_memo, unknown_memo, wrong_asset, before_payment, after_monitoring_window).",
+      labelNames: ["reason"],
       registers: [registry],
     }),
   };

@@ -4,6 +4,7 @@ import { badRequest } from "../http/errors.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { assetLabel, assetSchema } from "../stellar/assets.js";
 import { MEMO_TYPES } from "../stellar/memo.js";
+import { MAX_MONITORING_WINDOW_S } from "../config.js";
 import { PAYMENT_STATUSES } from "./store.js";
 import {
   cancelPayment,
@@ -57,6 +58,14 @@ const paymentInSchema = {
       default: DEFAULT_EXPIRES_IN_S,
       description: "Seconds until the payment expires.",
     },
+    monitor_for: {
+      type: "integer",
+      minimum: 0,
+      maximum: MAX_MONITORING_WINDOW_S,
+      description:
+        "Seconds after `expires_at` during which operations paying it are still recorded against it (as late, with " +
+        "`payment.late_payment_received`); later ones are unmatched payments. Default: the server's PAYMENT_MONITORING_WINDOW_S (24 h).",
+    },
   },
 } as const;
 
@@ -73,7 +82,8 @@ const settlementOutSchema = {
     from: { type: "string", description: "Paying account (G…)." },
     late: {
       type: "boolean",
-      description: "Arrived after the payment was expired, canceled or already confirmed; not counted in amount_received.",
+      description:
+        "Closed after the payment's deadline (expires_at, or canceled_at if earlier) or after it was fully paid; not counted in amount_received.",
     },
   },
 } as const;
@@ -82,7 +92,7 @@ export const paymentOutSchema = {
   type: "object",
   required: [
     "id", "object", "status", "amount", "asset", "destination", "destination_account", "muxed_id", "memo_type", "memo",
-    "amount_received", "overpaid", "settlements", "description", "metadata", "payment_url", "sep7_uri", "expires_at",
+    "amount_received", "overpaid", "settlements", "description", "metadata", "payment_url", "sep7_uri", "expires_at", "monitor_for",
     "created_at", "updated_at", "canceled_at", "confirmed_at", "expired_at",
   ],
   properties: {
@@ -104,11 +114,12 @@ export const paymentOutSchema = {
     payment_url: { type: "string", description: "Hosted page where the customer pays." },
     sep7_uri: { type: "string", description: "SEP-7 `web+stellar:pay` request for wallets and QR codes." },
     expires_at: { type: "string", format: "date-time" },
+    monitor_for: { type: "integer", description: "Seconds after expires_at during which operations are still recorded against it." },
     created_at: { type: "string", format: "date-time" },
     updated_at: { type: "string", format: "date-time" },
-    canceled_at: { type: ["string", "null"], format: "date-time" },
-    confirmed_at: { type: ["string", "null"], format: "date-time" },
-    expired_at: { type: ["string", "null"], format: "date-time" },
+    canceled_at: { type: ["string", "null"], format: "date-time", description: "When you canceled it (kept if an on-time operation then paid it)." },
+    confirmed_at: { type: ["string", "null"], format: "date-time", description: "Close time of the ledger whose operation completed the amount." },
+    expired_at: { type: ["string", "null"], format: "date-time", description: "When Lumenpay expired it (kept if an on-time operation then paid it)." },
   },
 } as const;
 
@@ -183,7 +194,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
     },
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links);
+        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links, config.payments);
         return {
           status: 201,
           body: paymentOut(payment, links),

@@ -29,6 +29,13 @@ export interface PaymentIn {
   description?: string;
   metadata?: Record<string, string>;
   expires_in?: number;
+  /** Seconds after expiry during which operations are still recorded against it, as late. */
+  monitor_for?: number;
+}
+
+/** What a payment takes from the configuration when the request leaves it out. */
+export interface PaymentDefaults {
+  monitoringWindowS: number;
 }
 
 export interface SettlementOut {
@@ -62,6 +69,7 @@ export interface PaymentOut {
   payment_url: string;
   sep7_uri: string;
   expires_at: string;
+  monitor_for: number;
   created_at: string;
   updated_at: string;
   canceled_at: string | null;
@@ -125,6 +133,7 @@ export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
       networkPassphrase: links.networkPassphrase,
     }),
     expires_at: p.expiresAt.toISOString(),
+    monitor_for: p.monitorForS,
     created_at: p.createdAt.toISOString(),
     updated_at: p.updatedAt.toISOString(),
     canceled_at: p.canceledAt?.toISOString() ?? null,
@@ -142,13 +151,16 @@ function rejectNul(value: string, param: string): void {
 type PaymentFields = Omit<store.NewPayment, "id" | "memo" | "muxedId"> & { memo: Memo | undefined; muxed: boolean };
 
 /** Checks what the schema cannot (amount, asset, destination, memo) against the merchant's settings. */
-function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): PaymentFields {
+function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaults: PaymentDefaults): PaymentFields {
   const amountStroops = parseAmount(input.amount, "amount");
   const asset = parseAsset(input.asset, "asset");
   if (!merchant.acceptedAssets.some((a) => sameAsset(a, asset))) {
     throw badRequest("asset_not_accepted", `${assetLabel(asset)} is not among your accepted_assets.`, "asset");
   }
-  const destination = input.destination ?? merchant.accounts[0]!;
+  const destination = input.destination ?? merchant.accounts[0];
+  if (destination === undefined) {
+    throw new HttpError(409, "no_account", "You have no Stellar account to be paid on; attach one first.", "destination");
+  }
   if (!merchant.accounts.includes(destination)) {
     throw badRequest("invalid_destination", "destination must be one of your merchant accounts.", "destination");
   }
@@ -172,6 +184,7 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date): Payme
     description: input.description ?? null,
     metadata: input.metadata ?? {},
     expiresAt: new Date(now.getTime() + (input.expires_in ?? DEFAULT_EXPIRES_IN_S) * 1000),
+    monitorForS: input.monitor_for ?? defaults.monitoringWindowS,
     createdAt: now,
   };
 }
@@ -183,8 +196,15 @@ const GENERATED_MEMO_ATTEMPTS = 5;
  * rows (an outbox event, the idempotency record) atomically with it. A generated id memo or muxed
  * id is retried on the rare collision; a memo the merchant chose that is already open is a 409.
  */
-export async function createPayment(tx: Db, merchant: Merchant, input: PaymentIn, now: Date, links: PaymentLinks): Promise<Payment> {
-  const { muxed, ...fields } = validatePayment(merchant, input, now);
+export async function createPayment(
+  tx: Db,
+  merchant: Merchant,
+  input: PaymentIn,
+  now: Date,
+  links: PaymentLinks,
+  defaults: PaymentDefaults,
+): Promise<Payment> {
+  const { muxed, ...fields } = validatePayment(merchant, input, now, defaults);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
     const identity = muxed ? { muxedId: randomMuxedId(), memo: null } : { muxedId: null, memo: fields.memo ?? randomIdMemo() };
     const payment = await store.insertPayment(tx, { ...fields, ...identity, id: newId("pay") });

@@ -32,6 +32,8 @@ export interface Payment {
   description: string | null;
   metadata: Record<string, string>;
   expiresAt: Date;
+  /** How long after `expiresAt` operations still match this payment (as late ones). */
+  monitorForS: number;
   canceledAt: Date | null;
   confirmedAt: Date | null;
   expiredAt: Date | null;
@@ -50,7 +52,7 @@ interface SettlementJson {
   late: boolean;
 }
 
-interface PaymentRow {
+export interface PaymentRow {
   id: string;
   merchant_id: string;
   status: PaymentStatus;
@@ -65,6 +67,7 @@ interface PaymentRow {
   description: string | null;
   metadata: Record<string, string>;
   expires_at: Date;
+  monitor_for_s: number;
   canceled_at: Date | null;
   confirmed_at: Date | null;
   expired_at: Date | null;
@@ -74,14 +77,14 @@ interface PaymentRow {
 }
 
 /** A payment row with its settlements; bigints are cast to text because JSON numbers are floats. */
-const COLUMNS = `payments.*, (
+export const COLUMNS = `payments.*, (
   select coalesce(json_agg(json_build_object(
     'operation_id', s.operation_id::text, 'transaction_hash', s.transaction_hash, 'ledger', s.ledger,
     'closed_at', s.closed_at, 'amount_stroops', s.amount_stroops::text, 'from_account', s.from_account, 'late', s.late
   ) order by s.operation_id), '[]'::json)
   from payment_settlements s where s.payment_id = payments.id) as settlements`;
 
-const toPayment = (r: PaymentRow): Payment => ({
+export const toPayment = (r: PaymentRow): Payment => ({
   id: r.id,
   merchantId: r.merchant_id,
   status: r.status,
@@ -94,6 +97,7 @@ const toPayment = (r: PaymentRow): Payment => ({
   description: r.description,
   metadata: r.metadata,
   expiresAt: r.expires_at,
+  monitorForS: r.monitor_for_s,
   canceledAt: r.canceled_at,
   confirmedAt: r.confirmed_at,
   expiredAt: r.expired_at,
@@ -123,8 +127,8 @@ export type NewPayment = Omit<
 export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | undefined> {
   const { rows } = await db.query<PaymentRow>(
     `insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
-       description, metadata, expires_at, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+       description, metadata, expires_at, monitor_for_s, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
      on conflict do nothing
      returning ${COLUMNS}`,
     [
@@ -140,6 +144,7 @@ export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | un
       p.description,
       JSON.stringify(p.metadata),
       p.expiresAt,
+      p.monitorForS,
       p.createdAt,
     ],
   );
@@ -200,29 +205,6 @@ export async function listPayments(db: Db, f: PaymentFilter): Promise<Payment[]>
   return rows.map(toPayment);
 }
 
-/** What an on-chain operation names a payment by: the account paid, and a muxed id or a memo. */
-export interface PaymentKey {
-  destination: string;
-  muxedId: string | null;
-  memo: Memo | null;
-}
-
-/**
- * The payment an operation belongs to, locked (`for update`) so that instances applying operations
- * to one payment serialize. A muxed id beats a memo; an open payment beats a closed one, then the newest.
- */
-export async function lockPaymentByKey(db: Db, key: PaymentKey): Promise<Payment | undefined> {
-  const { rows } = await db.query<PaymentRow>(
-    `select ${COLUMNS} from payments
-     where destination = $1 and (muxed_id = $2 or (memo_type = $3 and memo = $4))
-     order by muxed_id is not null desc, status in ('pending', 'partially_paid') desc, created_at desc, id desc
-     limit 1
-     for update`,
-    [key.destination, key.muxedId, key.memo?.type ?? null, key.memo?.value ?? null],
-  );
-  return rows[0] && toPayment(rows[0]);
-}
-
 /** False when the operation was already recorded: each operation settles at most one payment, once. */
 export async function insertSettlement(db: Db, paymentId: string, s: Settlement, now: Date): Promise<boolean> {
   const { rowCount } = await db.query(
@@ -235,18 +217,20 @@ export async function insertSettlement(db: Db, paymentId: string, s: Settlement,
   return rowCount === 1;
 }
 
-/** Writes the outcome of a settlement; `confirmedAt` is kept once set. */
-/** Records what a settlement changed, bumping the event sequence for the event written with it. */
+/**
+ * Records what a settlement changed, bumping the event sequence once for each of the `events` written
+ * with it; returns the payment and its sequence after the last one.
+ */
 export async function setPaymentReceived(
   db: Db,
   id: string,
-  f: { status: PaymentStatus; amountReceivedStroops: bigint; confirmedAt: Date | null; now: Date },
+  f: { status: PaymentStatus; amountReceivedStroops: bigint; confirmedAt: Date | null; expiredAt: Date | null; events: number; now: Date },
 ): Promise<{ payment: Payment; eventSequence: number }> {
   const { rows } = await db.query<PaymentRow & { event_sequence: number }>(
-    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = coalesce(confirmed_at, $4), updated_at = $5,
-       event_sequence = event_sequence + 1
+    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = $4, expired_at = $5, updated_at = $6,
+       event_sequence = event_sequence + $7
      where id = $1 returning ${COLUMNS}, event_sequence`,
-    [id, f.status, f.amountReceivedStroops.toString(), f.confirmedAt, f.now],
+    [id, f.status, f.amountReceivedStroops.toString(), f.confirmedAt, f.expiredAt, f.now, f.events],
   );
   return { payment: toPayment(rows[0]!), eventSequence: rows[0]!.event_sequence };
 }

@@ -5,7 +5,8 @@ import { transaction } from "../db/pool.js";
 import { RateLimiter } from "../http/auth.js";
 import { HttpError } from "../http/errors.js";
 import { getPayment, paymentOut, type PaymentOut } from "./service.js";
-import { applyPaymentRecord, observeSettlement, type HorizonPaymentRecord, type SettlementOutcome } from "./settlement.js";
+import { asPaymentRecords, type HorizonPaymentRecord } from "../stellar/incoming.js";
+import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from "./settlement.js";
 
 /** Each call reaches Horizon, so it is limited per merchant well below the general API limit. */
 export const VERIFY_LIMIT_PER_MINUTE = 10;
@@ -42,7 +43,7 @@ async function transactionOperations(horizon: Horizon.Server, hash: string): Pro
   try {
     // A transaction holds at most 100 operations: one page.
     const page = await horizon.operations().forTransaction(hash).join("transactions").limit(200).call();
-    return page.records as unknown as HorizonPaymentRecord[];
+    return asPaymentRecords(page.records);
   } catch (cause) {
     if (cause instanceof NotFoundError) throw new HttpError(404, "transaction_not_found", `Horizon knows no transaction ${hash}.`, "transaction_hash");
     throw horizonUnavailable(cause);
@@ -55,7 +56,7 @@ async function recentPayments(horizon: Horizon.Server, account: string): Promise
   try {
     let page = await horizon.payments().forAccount(account).join("transactions").order("desc").limit(200).call();
     for (let i = 0; i < VERIFY_SCAN_PAGES && page.records.length > 0; i++) {
-      records.push(...(page.records as unknown as HorizonPaymentRecord[]));
+      records.push(...asPaymentRecords(page.records));
       if (i + 1 < VERIFY_SCAN_PAGES) page = await page.next();
     }
   } catch (cause) {
@@ -83,7 +84,9 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
         summary: "Verify a payment on-chain now",
         description:
           "Looks on Horizon for operations paying this payment — in `transaction_hash` when given, else among the destination's " +
-          `recent payments — and applies them as ingestion would. At most ${VERIFY_LIMIT_PER_MINUTE} calls a minute per merchant.`,
+          "recent payments — and applies them as ingestion would, by the same rules (on-chain close times decide). Operations that " +
+          "belong to another payment, or to none, are left to ingestion. " +
+          `At most ${VERIFY_LIMIT_PER_MINUTE} calls a minute per merchant.`,
         params: { type: "object", required: ["id"], properties: { id: { type: "string", description: "pay_…" } } },
         body: verifyInSchema,
         response: { 200: { $ref: "Payment#" }, 400: error, 401: error, 404: error, 422: error, 429: error, 502: error },
@@ -100,7 +103,7 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
       const records = hash ? await transactionOperations(horizon, hash) : await recentPayments(horizon, payment.destination);
       // Operations to other accounts cannot pay this payment: skip them before locking anything.
       const relevant = records.filter((r) => (r.to ?? r.account) === payment.destination);
-      const ctx = { now: clock.now(), networkPassphrase: config.stellar.networkPassphrase, links, paymentId: payment.id };
+      const ctx = { now: clock.now(), networkPassphrase: config.stellar.networkPassphrase, links, account: payment.destination, paymentId: payment.id };
       const outcomes = await transaction(pool, async (tx) => {
         const applied: SettlementOutcome[] = [];
         for (const record of relevant) applied.push(await applyPaymentRecord(tx, record, ctx));

@@ -3,25 +3,24 @@ import type { Horizon } from "@stellar/stellar-sdk";
 import type client from "prom-client";
 import type { Clock } from "../clock.js";
 import { transaction, type Db, type Pool } from "../db/pool.js";
+import { CLOCK_SLACK_MS } from "../payments/matching.js";
 import type { PaymentLinks } from "../payments/service.js";
-import { advanceCursor, initCursor, oldestOpenPaymentAt, parsePagingToken, readCursor, type CursorKey } from "./ingest-store.js";
-
-type PaymentsPage = Awaited<ReturnType<ReturnType<Horizon.Server["payments"]>["call"]>>;
-
-/** A record of `payments().forAccount(…).join("transactions")`: the operation, its transaction embedded. */
-export type PaymentRecord = PaymentsPage["records"][number] & { transaction_attr?: Horizon.HorizonApi.TransactionResponse };
+import { asPaymentRecords, type HorizonPaymentRecord } from "./incoming.js";
+import { advanceCursor, initCursor, parsePagingToken, readCursor, reachBackSince, type CursorKey } from "./ingest-store.js";
 
 export interface ApplyContext {
   now: Date;
   networkPassphrase: string;
   links: PaymentLinks;
+  /** The account whose payments these are. */
+  account: string;
 }
 
 /**
  * Applies one record inside the transaction `tx` that also advances the cursor. It must be
  * idempotent: a record is replayed when a cursor is reset or during a lock handover.
  */
-export type ApplyRecord<T> = (tx: Db, record: PaymentRecord, ctx: ApplyContext) => Promise<T>;
+export type ApplyRecord<T> = (tx: Db, record: HorizonPaymentRecord, ctx: ApplyContext) => Promise<T>;
 
 export interface IngestMetrics {
   connected: client.Gauge<"account">;
@@ -116,22 +115,21 @@ export async function ingestAccount<T>(deps: AccountIngestionDeps<T>): Promise<v
 
 const payments = (deps: Pick<AccountIngestionDeps<unknown>, "server" | "key">) => deps.server.payments().forAccount(deps.key.account);
 
-// How far back a first start looks for payments made before the account was picked up.
-const FIRST_START_MAX_PAGES = 25;
-// Allowance for the clock difference between this server and the network's close times.
-const FIRST_START_SLACK_MS = 5 * 60_000;
+// How far back (in pages of the account's payments, newest first) a first start may look.
+const FIRST_START_MAX_PAGES = 100;
 
 /**
- * Where an account's ingestion starts. The first start begins at "now" — except that payments
- * created before the account was picked up (a new merchant is seen within pollAccountsMs) may
- * already have been paid: then it begins just before the oldest open payment's creation time.
- * The result is stored at once, so a restart resumes from it rather than from a later "now".
+ * Where an account's ingestion starts. A stored cursor is resumed. The first start reaches back to
+ * when the merchant attached the account, and to the creation of any payment to it that could still
+ * be matched (open, or inside its monitoring window; see `reachBackSince`): whatever happened while
+ * Lumenpay or Horizon was down is applied, on-chain close times deciding. The result is stored
+ * before any record is applied, so a restart resumes from it rather than from a later "now".
  */
 async function startingCursor<T>(deps: AccountIngestionDeps<T>): Promise<bigint> {
   const stored = await readCursor(deps.pool, deps.key);
   if (stored !== undefined) return stored;
-  const oldestOpen = await oldestOpenPaymentAt(deps.pool, deps.key.account);
-  const since = oldestOpen ? oldestOpen.getTime() - FIRST_START_SLACK_MS : Number.POSITIVE_INFINITY;
+  const reachBack = await reachBackSince(deps.pool, deps.key.account, deps.clock.now(), CLOCK_SLACK_MS);
+  const since = reachBack?.getTime() ?? Number.POSITIVE_INFINITY;
   let page = await untilAborted(payments(deps).order("desc").limit(PAGE_LIMIT).call(), deps.signal);
   let token = page.records[0] ? parsePagingToken(page.records[0].paging_token) : 0n;
   for (let pages = 1; ; pages++) {
@@ -144,7 +142,10 @@ async function startingCursor<T>(deps: AccountIngestionDeps<T>): Promise<bigint>
     if (last) token = parsePagingToken(last.paging_token) - 1n;
     if (page.records.length < PAGE_LIMIT) break;
     if (pages >= FIRST_START_MAX_PAGES) {
-      deps.log.warn({ account: deps.key.account }, "first start: open payments are older than the history searched; older records are skipped");
+      deps.log.warn(
+        { account: deps.key.account, since: new Date(since).toISOString() },
+        `first start: the account's last ${FIRST_START_MAX_PAGES * PAGE_LIMIT} payments reach back less far; older records are skipped`,
+      );
       break;
     }
     page = await untilAborted(page.next(), deps.signal);
@@ -161,7 +162,7 @@ async function catchUp<T>(deps: AccountIngestionDeps<T>, from: bigint): Promise<
     // the await below from counting as unhandled.
     const next = page.records.length === PAGE_LIMIT ? page.next() : undefined;
     next?.catch(() => undefined);
-    position = await commit(deps, page.records as PaymentRecord[], position);
+    position = await commit(deps, asPaymentRecords(page.records), position);
     if (!next) return position;
     page = await untilAborted(next, deps.signal);
   }
@@ -175,7 +176,7 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
   const { signal, metrics, key } = deps;
   // An abort during catch-up's last commit has already fired: no listener would hear it.
   signal.throwIfAborted();
-  const queue: PaymentRecord[] = [];
+  const queue: HorizonPaymentRecord[] = [];
   // An object, so that the compiler sees the callbacks' writes.
   const state: { end?: StreamEnd | StreamError; wake?: () => void } = {};
   const finish = (end: StreamEnd | StreamError) => {
@@ -193,7 +194,7 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
       reconnectTimeout: deps.watchdogMs * 2,
       onmessage: (record) => {
         watchdog.refresh();
-        queue.push(record as unknown as PaymentRecord);
+        queue.push(...asPaymentRecords([record]));
         if (queue.length > MAX_BUFFERED) finish("overflow");
         state.wake?.();
       },
@@ -225,12 +226,12 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
  * Applies the records after `position` and advances the stored cursor past them, in one
  * transaction, so the cursor never gets ahead of the effects (nor behind them). Returns the new position.
  */
-async function commit<T>(deps: AccountIngestionDeps<T>, records: PaymentRecord[], position: bigint): Promise<bigint> {
+async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentRecord[], position: bigint): Promise<bigint> {
   const fresh = records.filter((r) => parsePagingToken(r.paging_token) > position);
   const last = fresh.at(-1);
   if (!last) return position;
   const now = deps.clock.now();
-  const ctx: ApplyContext = { now, networkPassphrase: deps.key.networkPassphrase, links: deps.links };
+  const ctx: ApplyContext = { now, networkPassphrase: deps.key.networkPassphrase, links: deps.links, account: deps.key.account };
   const { outcomes, cursor } = await transaction(deps.pool, async (tx) => {
     // Locking the cursor row serialises instances: one that has lost its advisory lock without
     // noticing yet waits here, then skips whatever the new holder committed meanwhile.

@@ -17,7 +17,7 @@ export function parsePagingToken(token: string): bigint {
 
 /** Every account some merchant receives payments on. */
 export async function listMerchantAccounts(db: Db): Promise<string[]> {
-  const { rows } = await db.query<{ account: string }>("select distinct unnest(accounts) as account from merchants order by 1");
+  const { rows } = await db.query<{ account: string }>("select account from merchant_accounts order by 1");
   return rows.map((r) => r.account);
 }
 
@@ -49,11 +49,21 @@ export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: 
   );
 }
 
-/** Creation time of the oldest payment to `account` still waiting for money, if any. */
-export async function oldestOpenPaymentAt(db: Db, account: string): Promise<Date | undefined> {
+/**
+ * How far back a first start must look for `account`: to when its merchant attached it (what it
+ * received before is none of the merchant's business), or to `slackMs` before the oldest payment to
+ * it that an operation could still match (open, or inside its monitoring window) if older — an
+ * account detached and attached again keeps its payments. Undefined for an account no merchant owns.
+ */
+export async function reachBackSince(db: Db, account: string, now: Date, slackMs: number): Promise<Date | undefined> {
   const { rows } = await db.query<{ at: Date | null }>(
-    "select min(created_at) as at from payments where destination = $1 and status in ('pending', 'partially_paid')",
-    [account],
+    `select least(
+       (select created_at from merchant_accounts where account = $1),
+       (select min(created_at) from payments
+        where destination = $1 and (status in ('pending', 'partially_paid') or expires_at + monitor_for_s * interval '1 second' >= $2))
+         - $3 * interval '1 millisecond'
+     ) as at`,
+    [account, now, slackMs],
   );
   return rows[0]?.at ?? undefined;
 }

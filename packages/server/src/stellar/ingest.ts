@@ -14,7 +14,7 @@ import { ingestAccount, reconnectDelayMs, type ApplyRecord, type IngestLog, type
 import { listMerchantAccounts } from "./ingest-store.js";
 
 export { parsePagingToken } from "./ingest-store.js";
-export { reconnectDelayMs, type ApplyContext, type ApplyRecord, type PaymentRecord } from "./ingest-account.js";
+export { reconnectDelayMs, type ApplyContext, type ApplyRecord } from "./ingest-account.js";
 
 export interface PaymentIngestionDeps<T> {
   config: Config;

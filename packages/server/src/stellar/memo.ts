@@ -88,3 +88,29 @@ export function memoFromHorizon(m: HorizonMemo): Memo | null | undefined {
       return undefined;
   }
 }
+
+export type ShownMemoType = "none" | "text" | "id" | "hash" | "return";
+
+/** A memo as shown to people, whatever its bytes: text as UTF-8 (bad bytes and NUL replaced), hash and return as hex. */
+export interface ShownMemo {
+  type: ShownMemoType;
+  /** Null for no memo. */
+  value: string | null;
+}
+
+export function memoShown(m: HorizonMemo): ShownMemo {
+  switch (m.memo_type) {
+    case "text": {
+      const bytes = m.memo_bytes !== undefined ? Buffer.from(m.memo_bytes, "base64") : Buffer.from(m.memo ?? "", "utf8");
+      // PostgreSQL text cannot hold NUL.
+      return { type: "text", value: bytes.toString("utf8").replaceAll("\u0000", "\uFFFD") };
+    }
+    case "id":
+      return { type: "id", value: m.memo ?? "" };
+    case "hash":
+    case "return":
+      return { type: m.memo_type, value: Buffer.from(m.memo ?? "", "base64").toString("hex") };
+    default:
+      return { type: "none", value: null };
+  }
+}

@@ -57,6 +57,6 @@ export async function seedMerchant(t: TestApp, input: Partial<MerchantIn> = {}) 
     email: "ops@acme.test",
     accounts: [randomAccount()],
     ...input,
-  });
+  }, t.clock.now());
   return { merchant, apiKey: secret, auth: { authorization: `Bearer ${secret}` } };
 }

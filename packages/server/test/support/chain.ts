@@ -2,7 +2,8 @@ import { Horizon, type Keypair, type Memo } from "@stellar/stellar-sdk";
 import { afterAll, beforeAll, expect } from "vitest";
 import { transaction } from "../../src/db/pool.js";
 import type { MerchantIn } from "../../src/merchants/service.js";
-import { applyPaymentRecord, type HorizonPaymentRecord, type SettlementContext } from "../../src/payments/settlement.js";
+import { applyPaymentRecord, type SettlementContext } from "../../src/payments/settlement.js";
+import type { HorizonPaymentRecord } from "../../src/stellar/incoming.js";
 import { startLocalHorizon, type LocalHorizon } from "../../src/stellar/local-horizon/index.js";
 import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./app.js";
 
@@ -33,7 +34,8 @@ export function useChainApp(startIso: string, { paymentDefaults = {} }: { paymen
   let payer: Keypair | undefined;
 
   beforeAll(async () => {
-    horizon = await startLocalHorizon();
+    // Ledgers close at the test clock's time, as the network's clock and ours agree in production.
+    horizon = await startLocalHorizon({ clock: () => clock.now() });
     server = new Horizon.Server(horizon.url, { allowHttp: true });
     t = await buildTestApp({
       clock,
@@ -55,7 +57,8 @@ export function useChainApp(startIso: string, { paymentDefaults = {} }: { paymen
   const sdk = () => started(server, "server");
 
   const links = () => ({ publicBaseUrl: app().config.publicBaseUrl, networkPassphrase: network().networkPassphrase });
-  const ctx = (): SettlementContext => ({ now: clock.now(), networkPassphrase: network().networkPassphrase, links: links() });
+  /** What ingestion of `account` passes to applyPaymentRecord. */
+  const ctx = (account: string): SettlementContext => ({ now: clock.now(), networkPassphrase: network().networkPassphrase, links: links(), account });
 
   /** The record Horizon lists for transaction `hash` among `account`'s payments, joined, as the SDK returns it. */
   async function recordOf(account: string, hash: string): Promise<HorizonPaymentRecord> {
@@ -81,8 +84,8 @@ export function useChainApp(startIso: string, { paymentDefaults = {} }: { paymen
     },
     links,
     ctx,
-    /** Applies `record` in a transaction of its own, as ingestion does. */
-    apply: (record: HorizonPaymentRecord) => transaction(app().db.pool, (tx) => applyPaymentRecord(tx, record, ctx())),
+    /** Applies `record` in a transaction of its own, as ingestion of the account it pays does. */
+    apply: (record: HorizonPaymentRecord) => transaction(app().db.pool, (tx) => applyPaymentRecord(tx, record, ctx((record.to ?? record.account)!))),
     recordOf,
 
     /** Pays `amount` XLM from the payer to `to` (by default `m`'s account); returns the record on `m`'s account, not yet applied. */

@@ -64,7 +64,7 @@ export const connected = (metrics: Pick<Metrics, "registry">, account: string) =
 /** A merchant ("Shop") whose only account is a fresh one on `horizon`, funded with 1 XLM. */
 export async function newMerchant(pool: Pool, horizon: LocalHorizon): Promise<{ merchant: Merchant; account: string }> {
   const account = (await horizon.newAccount("1")).publicKey();
-  const { merchant } = await createMerchant(pool, { name: "Shop", email: "shop@example.test", accounts: [account] });
+  const { merchant } = await createMerchant(pool, { name: "Shop", email: "shop@example.test", accounts: [account] }, new Date());
   return { merchant, account };
 }
 

@@ -24,6 +24,7 @@ export function payment(overrides: Partial<Payment> = {}): Payment {
     payment_url: "http://localhost:4000/pay/pay_3kTMd9Qe0XvB7yLw2nR5sA",
     sep7_uri: "web+stellar:pay?destination=G",
     expires_at: "2026-01-01T01:00:00.000Z",
+    monitor_for: 86400,
     created_at: "2026-01-01T00:00:00.000Z",
     updated_at: "2026-01-01T00:05:00.000Z",
     canceled_at: null,

@@ -47,6 +47,7 @@ export function merchantOut(m: Merchant): MerchantOut {
   };
 }
 
+export const MAX_ACCOUNTS = 20;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // RFC 1123 labels; a bare `localhost` is accepted for development; an optional port.
 const HOME_DOMAIN = /^(localhost|(?=.{1,253}(:|$))([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})(:\d{1,5})?$/;
@@ -68,8 +69,8 @@ export function validateMerchant(input: MerchantIn): MerchantFields {
   const email = input.email.trim();
   if (!EMAIL.test(email) || email.length > 254) throw badRequest("invalid_email", "Email address is not valid.", "email");
 
-  if (input.accounts.length === 0 || input.accounts.length > 20) {
-    throw badRequest("invalid_accounts", "Give between 1 and 20 Stellar accounts.", "accounts");
+  if (input.accounts.length === 0 || input.accounts.length > MAX_ACCOUNTS) {
+    throw badRequest("invalid_accounts", `Give between 1 and ${MAX_ACCOUNTS} Stellar accounts.`, "accounts");
   }
   input.accounts.forEach((account, i) => {
     if (!StrKey.isValidEd25519PublicKey(account)) {
@@ -139,7 +140,7 @@ export function accountInUse(account: string, param: string): HttpError {
 }
 
 /** Makes `accounts` the merchant's, in `tx`; 409 `account_in_use` naming the first one another merchant owns. */
-async function attachAccounts(tx: Db, merchantId: string, accounts: string[], now: Date): Promise<void> {
+export async function attachAccounts(tx: Db, merchantId: string, accounts: string[], now: Date): Promise<void> {
   const taken = await store.setMerchantAccounts(tx, merchantId, accounts, now);
   if (taken.length > 0) throw accountInUse(taken[0]!, `accounts.${accounts.indexOf(taken[0]!)}`);
 }

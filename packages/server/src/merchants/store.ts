@@ -84,6 +84,38 @@ export async function markAccountVerified(db: Db, merchantId: string, account: s
   await db.query("update merchant_accounts set verified_at = $3 where account = $2 and merchant_id = $1", [merchantId, account, now]);
 }
 
+export interface AccountChallenge {
+  merchantId: string;
+  account: string;
+  serverKey: string;
+  expiresAt: Date;
+}
+
+/** Stores a challenge handed out; challenges expired for a day are purged on the way. */
+export async function insertAccountChallenge(db: Db, c: AccountChallenge & { nonce: string; now: Date }): Promise<void> {
+  await db.query(
+    `with purged as (delete from account_challenges where expires_at < $6::timestamptz - interval '1 day')
+     insert into account_challenges (nonce, merchant_id, account, server_key, expires_at, created_at) values ($1, $2, $3, $4, $5, $6)`,
+    [c.nonce, c.merchantId, c.account, c.serverKey, c.expiresAt, c.now],
+  );
+}
+
+/** A challenge issued to `merchantId` and not used yet. */
+export async function getAccountChallenge(db: Db, merchantId: string, nonce: string): Promise<AccountChallenge | undefined> {
+  const { rows } = await db.query<{ merchant_id: string; account: string; server_key: string; expires_at: Date }>(
+    "select merchant_id, account, server_key, expires_at from account_challenges where nonce = $1 and merchant_id = $2",
+    [nonce, merchantId],
+  );
+  const r = rows[0];
+  return r && { merchantId: r.merchant_id, account: r.account, serverKey: r.server_key, expiresAt: r.expires_at };
+}
+
+/** Deletes the challenge; false when it was gone already (used by a concurrent request). */
+export async function consumeAccountChallenge(db: Db, nonce: string): Promise<boolean> {
+  const { rowCount } = await db.query("delete from account_challenges where nonce = $1", [nonce]);
+  return rowCount === 1;
+}
+
 /** The merchant that owns `account`, if any. */
 export async function accountOwner(db: Db, account: string): Promise<string | undefined> {
   const { rows } = await db.query<{ merchant_id: string }>("select merchant_id from merchant_accounts where account = $1", [account]);

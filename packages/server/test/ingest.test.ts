@@ -5,7 +5,7 @@ import { accountOwner, setMerchantAccounts } from "../src/merchants/store.js";
 import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { connected, metricValue, newMerchant, opToken, startIngestion, storedCursor, waitFor as waitUntil } from "./support/ingest.js";
+import { connected, metricValue, newMerchant, opToken, pastTheSecondOf, startIngestion, storedCursor, waitFor as waitUntil } from "./support/ingest.js";
 
 let db: TestDatabase;
 let horizon: LocalHorizon;
@@ -28,6 +28,7 @@ afterAll(async () => {
 /** This file's waits give up after 15 s. */
 const waitFor = <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000) => waitUntil(check, what, timeoutMs);
 
+/** Records each payment applied. */
 const recording: ApplyRecord<void> = async (tx, record) => {
   await tx.query("insert into applied (account, paging_token, memo) values ($1, $2, $3)", [
     "to" in record ? record.to : "account" in record ? record.account : null,
@@ -100,6 +101,7 @@ describe("payment ingestion", () => {
     const payer = await horizon.newAccount("100");
     const account = (await horizon.newAccount("1")).publicKey();
     const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before-attach") });
+    await pastTheSecondOf(before.created_at);
     await createMerchant(db.pool, { name: "Shop", email: "shop@example.test", accounts: [account] }, new Date());
     const attached = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("after-attach") });
     const { metrics } = start();

@@ -119,7 +119,7 @@ describe("replays and concurrent instances", () => {
 });
 
 describe("observeSettlement", () => {
-  it("counts confirmations by asset and their latency from creation, and nothing else", async () => {
+  it("counts confirmations by asset with their latency from creation, and unmatched operations by reason", async () => {
     const metrics = createMetrics(chain.t.db.pool);
     const m = await merchant();
     const p = await createPayment(m, "3");
@@ -127,8 +127,10 @@ describe("observeSettlement", () => {
     const partial = await apply(await pay(m, p, "1"));
     observeSettlement(metrics, partial);
     observeSettlement(metrics, { kind: "duplicate" });
-    observeSettlement(metrics, { kind: "ignored", reason: "no_matching_payment" });
+    observeSettlement(metrics, { kind: "ignored", reason: "not_ours" });
     expect((await metrics.paymentsConfirmed.get()).values).toEqual([]);
+    observeSettlement(metrics, { kind: "unmatched", merchantId: m.merchant.id, reason: "no_memo" });
+    expect((await metrics.paymentsUnmatched.get()).values).toEqual([expect.objectContaining({ labels: { reason: "no_memo" }, value: 1 })]);
 
     const confirmed = await apply(await pay(m, p, "2"));
     expect(confirmed).toMatchObject({ kind: "applied", eventType: "payment.confirmed", asset: "XLM", confirmationLatencySeconds: 42 });

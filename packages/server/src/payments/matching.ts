@@ -111,13 +111,14 @@ export async function matchOperation(tx: Db, op: IncomingOperation): Promise<Mat
   const best = eligible.sort((a, b) => compare(preference(a, op), preference(b, op)))[0];
   if (best && sameAsset(best.asset, op.asset)) return { kind: "payment", payment: best, timing: timing(best, op.closedAt) };
 
-  const { rows } = await tx.query<{ merchant_id: string; created_at: Date }>(
-    "select merchant_id, created_at from merchant_accounts where account = $1",
+  const { rows } = await tx.query<{ merchant_id: string; attached_at: Date }>(
+    // Close times have whole seconds: an operation in the second of the attachment may be after it.
+    "select merchant_id, date_trunc('second', created_at) as attached_at from merchant_accounts where account = $1",
     [op.to],
   );
   const owner = rows[0];
   // Before the merchant attached the account, what it received was none of the merchant's business.
-  if (!owner || op.closedAt < owner.created_at) return { kind: "not_ours" };
+  if (!owner || op.closedAt < owner.attached_at) return { kind: "not_ours" };
   if (best) return { kind: "unmatched", merchantId: owner.merchant_id, reason: "wrong_asset", paymentId: best.id };
   return { kind: "unmatched", merchantId: owner.merchant_id, ...(await whyUnmatched(tx, op, owner.merchant_id)) };
 }

@@ -58,7 +58,8 @@ export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: 
 export async function reachBackSince(db: Db, account: string, now: Date, slackMs: number): Promise<Date | undefined> {
   const { rows } = await db.query<{ at: Date | null }>(
     `select least(
-       (select created_at from merchant_accounts where account = $1),
+       -- Close times have whole seconds: an operation in the second of the attachment may be after it.
+       (select date_trunc('second', created_at) from merchant_accounts where account = $1),
        (select min(created_at) from payments
         where destination = $1 and (status in ('pending', 'partially_paid') or expires_at + monitor_for_s * interval '1 second' >= $2))
          - $3 * interval '1 millisecond'

@@ -1,4 +1,5 @@
-import { systemClock } from "../../src/clock.js";
+import { Keypair } from "@stellar/stellar-sdk";
+import { systemClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import type { Pool } from "../../src/db/pool.js";
 import { createLogger } from "../../src/logger.js";
@@ -21,6 +22,8 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false>, wh
 }
 
 export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "observe" | "horizonUrl" | "networkPassphrase" | "watchdogMs"> & {
+  /** Default: the system clock. */
+  clock?: Clock;
   /** Default: `loadConfig({})`. */
   config?: Config;
   /** Default: fresh metrics over `db.pool`. */
@@ -31,13 +34,13 @@ export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "obser
  * An ingesting instance in this process over `db`, re-reading merchant accounts every 100 ms.
  * `stop` aborts it and resolves once it has wound down; calling it again returns the same promise.
  */
-export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), metrics = createMetrics(db.pool), ...deps }: IngestionOptions<T>) {
+export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), metrics = createMetrics(db.pool), clock = systemClock, ...deps }: IngestionOptions<T>) {
   const controller = new AbortController();
   const { done } = startPaymentIngestion({
     config,
     pool: db.pool,
     connectionString: db.url,
-    clock: systemClock,
+    clock,
     log: createLogger("silent"),
     metrics,
     signal: controller.signal,
@@ -61,9 +64,18 @@ export async function metricValue(metrics: Pick<Metrics, "registry">, name: stri
 /** `horizon_stream_connected` for `account`: 1 while streaming, 0 while reconnecting, undefined when not held. */
 export const connected = (metrics: Pick<Metrics, "registry">, account: string) => metricValue(metrics, "horizon_stream_connected", { account });
 
-/** A merchant ("Shop") whose only account is a fresh one on `horizon`, funded with 1 XLM. */
+/** Resolves once the wall clock is in a later second than `closedAt`: ledger close times have whole seconds. */
+export const pastTheSecondOf = (closedAt: string) =>
+  waitFor(async () => Math.floor(Date.now() / 1000) > Math.floor(Date.parse(closedAt) / 1000), "the next second", 5_000);
+
+/**
+ * A merchant ("Shop") whose only account is a fresh one on `horizon`, funded with 1 XLM and attached
+ * in a later second, as a real account is funded before it is attached: ingestion then starts after
+ * the funding and every record a test sees is its own.
+ */
 export async function newMerchant(pool: Pool, horizon: LocalHorizon): Promise<{ merchant: Merchant; account: string }> {
-  const account = (await horizon.newAccount("1")).publicKey();
+  const account = Keypair.random().publicKey();
+  await pastTheSecondOf((await horizon.fund(account, "1")).created_at);
   const { merchant } = await createMerchant(pool, { name: "Shop", email: "shop@example.test", accounts: [account] }, new Date());
   return { merchant, account };
 }

@@ -37,5 +37,18 @@ export function registerHandlers(router: Router, { orders, log, timeoutMs }: { o
       .on("payment.canceled", (event, { signal }) => record(event, "canceled", signal), options)
       // Money arrived after expiry or cancelation: a person decides to refund it or honour the order.
       .on("payment.late_payment_received", (event, { signal }) => record(event, "late_payment_review", signal), options)
+      // Money that paid no payment (no memo, an unknown memo, the wrong asset…): a person refunds it to
+      // `from` or matches it to an order by hand; GET /v1/unmatched_payments lists them all.
+      .on(
+        "payment.unmatched_received",
+        async (event) => {
+          const u = event.data.object;
+          log.warn(
+            { kind: "payment.unmatched", webhook_id: event.id, unmatched_id: u.id, reason: u.reason, amount: u.amount, asset: u.asset, from: u.from, memo: u.memo, payment_id: u.payment_id },
+            `${u.amount} ${u.asset === "XLM" ? "XLM" : u.asset.code} from ${u.from} paid no payment (${u.reason}); refund or reconcile it`,
+          );
+        },
+        options,
+      )
   );
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { publicKeyFromSeed } from "@lumenpay/webhooks";
+import { API_VERSION, publicKeyFromSeed, type EventOf, type UnmatchedPayment } from "@lumenpay/webhooks";
 import { parseConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import type { OrderStore } from "../src/orders.js";
@@ -48,6 +48,42 @@ describe("a delivery", () => {
       expect((await send(r.url, signed(event))).status).toBe(200);
       expect(r.orders.get(event.data.object.id)?.state).toBe(state);
     }
+  });
+
+  it("logs money that paid no payment, with what a person needs to refund or reconcile it", async () => {
+    const r = await receiver();
+    const unmatched: UnmatchedPayment = {
+      id: newId("unm"),
+      object: "unmatched_payment",
+      reason: "no_memo",
+      amount: "7.5",
+      asset: "XLM",
+      destination: "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7",
+      destination_account: "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7",
+      muxed_id: null,
+      memo_type: "none",
+      memo: null,
+      from: "GBRPYHIL2CI3FNQ4BXLFMNDLFJUNPU2HY3ZMFSHONUCEOASW7QC7OX2H",
+      transaction_hash: "ab".repeat(32),
+      operation_id: "12884905985",
+      ledger: 3,
+      closed_at: new Date().toISOString(),
+      payment_id: null,
+      created_at: new Date().toISOString(),
+    };
+    const event: EventOf<"payment.unmatched_received"> = {
+      id: newId("evt"),
+      type: "payment.unmatched_received",
+      created_at: new Date().toISOString(),
+      api_version: API_VERSION,
+      data: { object: unmatched },
+    };
+    const answer = await send(r.url, signed(event));
+    expect(answer.status).toBe(200);
+    expect(answer.json()).toEqual({ status: "processed" });
+    expect(r.logs).toContainEqual(
+      expect.objectContaining({ kind: "payment.unmatched", unmatched_id: unmatched.id, reason: "no_memo", amount: "7.5", from: unmatched.from }),
+    );
   });
 
   it("older than the state already recorded for its payment is acknowledged but changes nothing", async () => {

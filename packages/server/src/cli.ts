@@ -2,23 +2,32 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.js";
 import { HttpError } from "./http/errors.js";
 import { createLogger } from "./logger.js";
-import { exitOnSignals, startServer } from "./server.js";
+import { startServer } from "./server.js";
+import { exitOnSignals } from "./signals.js";
 import { commandUsage, stringValue, usageLine, UsageError, type Command } from "./cli/args.js";
 import { withDatabase } from "./cli/database.js";
 import { keysCreate, keysRevoke, keysRotate } from "./cli/keys.js";
+import { merchantsCheckAccount } from "./cli/check-account.js";
 import { merchantsCreate, merchantsList } from "./cli/merchants.js";
+import { networkStart } from "./cli/network.js";
 import { simulatePay } from "./cli/simulate.js";
 
 const start: Command = {
   name: "start",
   summary: "Run the API server (with an embedded PostgreSQL in LUMENPAY_DATA_DIR unless DATABASE_URL is set).",
-  synopsis: "[--network testnet|public|custom|local]",
-  optionHelp: ["  --network NAME           overrides STELLAR_NETWORK; local runs a local Stellar network and its Horizon in-process"],
-  options: { network: { type: "string" } },
+  synopsis: "[--network testnet|public|custom|local] [--horizon-url URL] [--network-passphrase TEXT]",
+  optionHelp: [
+    "  --network NAME           overrides STELLAR_NETWORK; local runs a local Stellar network and its Horizon in-process,",
+    "                           unless --horizon-url names one (`lumenpay network start`)",
+    "  --horizon-url URL        overrides HORIZON_URL",
+    "  --network-passphrase TEXT",
+    "                           overrides STELLAR_NETWORK_PASSPHRASE; without --network it means custom",
+  ],
+  options: { network: { type: "string" }, "horizon-url": { type: "string" }, "network-passphrase": { type: "string" } },
   async run({ config }) {
     const logger = createLogger(config.logLevel);
     const server = await startServer({ config, logger });
-    exitOnSignals(server, logger, config.shutdownTimeoutMs);
+    exitOnSignals(server, logger, `shutting down (in-flight requests get up to ${config.shutdownTimeoutMs} ms)`);
   },
 };
 
@@ -34,23 +43,36 @@ const migrateCommand: Command = {
   },
 };
 
-const COMMANDS = [start, migrateCommand, merchantsCreate, merchantsList, keysCreate, keysRevoke, keysRotate, simulatePay];
+const COMMANDS = [start, networkStart, migrateCommand, merchantsCreate, merchantsList, merchantsCheckAccount, keysCreate, keysRevoke, keysRotate, simulatePay];
+/** Commands that keep the process running until a signal; main leaves the exit to them. */
+const LONG_RUNNING = new Set([start, networkStart]);
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]));
+
+const NAME_WIDTH = Math.max(...COMMANDS.map((c) => c.name.length));
 
 function usage(commands = COMMANDS): string {
   return [
     "Usage: lumenpay <command> [options]",
     "",
     "Commands:",
-    ...commands.map((c) => `  ${c.name.padEnd(18)} ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(NAME_WIDTH)} ${c.summary}`),
     "",
     "Run `lumenpay <command> --help` for a command's options.",
     "Configuration comes from the environment (see .env.example).",
   ].join("\n");
 }
 
-/** Options that stand for an environment variable and win over it, so the configuration is still validated in one place. */
-const OPTION_ENV: Record<string, string> = { network: "STELLAR_NETWORK" };
+/**
+ * Options that stand for an environment variable and win over it, so the configuration is still validated in one
+ * place. An option means the same variable in every command that has it (`--port` is only `network start`'s).
+ */
+const OPTION_ENV: Record<string, string> = {
+  network: "STELLAR_NETWORK",
+  "horizon-url": "HORIZON_URL",
+  "network-passphrase": "STELLAR_NETWORK_PASSPHRASE",
+  port: "LOCAL_HORIZON_PORT",
+  "data-dir": "LUMENPAY_DATA_DIR",
+};
 
 /** Service errors name API fields; on the command line the user typed flags. */
 const PARAM_FLAGS: Record<string, string> = {
@@ -108,7 +130,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return 0;
     }
     const expected = command.positionals?.count ?? 0;
-    if (positionals.length !== expected) {
+    const omitted = command.positionals?.optional === true && positionals.length === 0;
+    if (positionals.length !== expected && !omitted) {
       throw new UsageError(
         expected === 0 ? `unexpected argument "${positionals[0]}"` : `expected ${command.positionals?.name}, got ${positionals.length} argument(s)`,
       );
@@ -119,7 +142,7 @@ async function main(argv: string[]): Promise<number | undefined> {
     });
     const config = loadConfig({ ...process.env, ...Object.fromEntries(overrides) });
     await command.run({ values, positionals, config, print: out });
-    return command === start ? undefined : 0;
+    return LONG_RUNNING.has(command) ? undefined : 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       // parseArgs appends advice about `--` that only confuses here.

@@ -44,7 +44,7 @@ function closeWhenAnswered(httpServer: Server, response: ServerResponse): void {
 
 /**
  * Opens the database (DATABASE_URL, or the embedded PostgreSQL in `config.dataDir`), migrates it,
- * starts the local Horizon when `config.stellar.network` is `local`, listens and starts the
+ * starts the local Horizon when it runs in-process (`config.localHorizon.inProcess`), listens and starts the
  * background loops. `close()` shuts down in order: stop accepting connections and let in-flight
  * requests finish (force-closing what is left after `config.shutdownTimeoutMs`), abort the
  * background loops and wait for them, stop the local Horizon, end the pool, stop the embedded
@@ -185,32 +185,4 @@ export async function startServer({
   const where = embedded ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL from DATABASE_URL";
   logger.info({ url, port }, `Lumenpay is listening on ${url} (${where}); docs at ${url}/docs`);
   return { url, app, close };
-}
-
-/**
- * SIGTERM or SIGINT runs `server.close()` and exits 0, or 1 when shutdown failed; a second signal
- * during shutdown exits 1 at once.
- */
-export function exitOnSignals(server: RunningServer, logger: Logger, shutdownTimeoutMs: number): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn(`${signal} received again; exiting without finishing shutdown`);
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info(`${signal} received; shutting down (in-flight requests get up to ${shutdownTimeoutMs} ms)`);
-    server.close().then(
-      () => {
-        logger.info("shutdown complete");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
 }

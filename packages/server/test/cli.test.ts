@@ -205,6 +205,21 @@ describe("lumenpay usage", () => {
     expect(badNumber.stderr).toContain("--grace-hours must be a whole number");
   });
 
+  it("lists every command, summaries in one column, and a group's commands for the group alone", async () => {
+    const help = await lumenpay(["--help"]);
+    expect(help.code).toBe(0);
+    // Command names are lower case, so a row's first capital letter starts its summary.
+    const rows = help.stdout.split("\n").filter((line) => /^ {2}[a-z]/.test(line));
+    const columns = rows.map((line) => line.search(/[A-Z]/));
+    expect(rows.map((line, i) => line.slice(2, columns[i]).trim())).toEqual(expect.arrayContaining(["network start", "merchants check-account", "simulate pay"]));
+    expect(new Set(columns).size).toBe(1);
+
+    const network = await lumenpay(["network"]);
+    expect(network.code).toBe(2);
+    expect(network.stderr).toContain("network start");
+    expect(network.stderr).not.toContain("merchants create");
+  });
+
   it("reports an unreachable database in one line and exits 1", async () => {
     const result = await lumenpay(["merchants", "list"], { DATABASE_URL: "postgres://postgres@127.0.0.1:1/lumenpay" });
     expect(result.code).toBe(1);

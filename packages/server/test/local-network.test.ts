@@ -7,7 +7,8 @@ import { loadConfig } from "../src/config.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { runCli, startServerProcess, type ServerProcess } from "./support/process.js";
+import { waitFor } from "./support/ingest.js";
+import { closedPort, runCli, startNetworkProcess, startServerProcess, type ServerProcess } from "./support/process.js";
 
 let db: TestDatabase;
 let dataDir: string;
@@ -35,11 +36,11 @@ interface LocalLumenpay {
   horizon: Horizon.Server;
 }
 
-/** `lumenpay start --network local` on free ports, with a fast ledger close; resolves once it listens. */
-async function startLocal(env: Record<string, string> = {}): Promise<LocalLumenpay> {
+/** `lumenpay start --network local [args]` on free ports, with a fast ledger close; resolves once it listens. */
+async function startLocal(env: Record<string, string> = {}, args: string[] = []): Promise<LocalLumenpay> {
   const server = startServerProcess(
     { DATABASE_URL: db.url, PORT: "0", LOG_LEVEL: "info", LUMENPAY_DATA_DIR: dataDir, LOCAL_HORIZON_PORT: "0", LOCAL_HORIZON_LEDGER_CLOSE_MS: "100", ...env },
-    ["--network", "local"],
+    ["--network", "local", ...args],
   );
   children.push(server);
   const ready = await server.waitForLog((line) => typeof line.url === "string" && typeof line.port === "number");
@@ -47,9 +48,9 @@ async function startLocal(env: Record<string, string> = {}): Promise<LocalLumenp
   return { server, url: ready.url as string, horizonUrl: announced.url, horizon: new Horizon.Server(announced.url, { allowHttp: true }) };
 }
 
-async function stopLocal(local: LocalLumenpay): Promise<void> {
-  local.server.child.kill("SIGTERM");
-  expect(await local.server.exited).toEqual({ code: 0, signal: null });
+async function stopLocal({ server }: Pick<LocalLumenpay, "server">): Promise<void> {
+  server.child.kill("SIGTERM");
+  expect(await server.exited).toEqual({ code: 0, signal: null });
 }
 
 // Real child processes, each several seconds to start on a loaded machine.
@@ -139,13 +140,90 @@ describe("lumenpay start --network local", { timeout: 90_000 }, () => {
     await stopLocal(first);
   });
 
-  it("rejects an unknown --network, and HORIZON_URL with the local network, naming the variable", async () => {
+  it("rejects an unknown --network and a malformed --horizon-url, naming the variable; --network-passphrase alone means custom", async () => {
     const bogus = await runCli(["start", "--network", "moon"], { DATABASE_URL: db.url });
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toContain('STELLAR_NETWORK must be one of testnet, public, custom, local (got "moon")');
-    const withUrl = await runCli(["start", "--network", "local"], { DATABASE_URL: db.url, HORIZON_URL: "https://horizon-testnet.stellar.org" });
-    expect(withUrl.code).toBe(2);
-    expect(withUrl.stderr).toContain("HORIZON_URL is not allowed with STELLAR_NETWORK=local");
+    const badUrl = await runCli(["start", "--network", "local", "--horizon-url", "127.0.0.1:8000"], { DATABASE_URL: db.url });
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain("HORIZON_URL must be a http: or https: URL");
+    const passphrase = await runCli(["start", "--network-passphrase", "Private ; 2026"], { DATABASE_URL: db.url });
+    expect(passphrase.code).toBe(2);
+    expect(passphrase.stderr).toContain("HORIZON_URL is required when STELLAR_NETWORK=custom");
+  });
+});
+
+/** `lumenpay network start` in the test's data directory; resolves with its Horizon's URL once it listens. */
+async function startNetwork(args: string[] = ["--port", "0"]): Promise<{ network: ServerProcess; horizonUrl: string }> {
+  const network = startNetworkProcess({ LOG_LEVEL: "info", LUMENPAY_DATA_DIR: dataDir, LOCAL_HORIZON_LEDGER_CLOSE_MS: "100" }, args);
+  children.push(network);
+  const logged = await network.waitForLog((line) => typeof line.horizon_url === "string");
+  return { network, horizonUrl: logged.horizon_url as string };
+}
+
+/** Creates a payment through the API, pays it with `lumenpay simulate pay`, and waits until Lumenpay confirms it. */
+async function payAndConfirm(apiUrl: string, secret: string): Promise<void> {
+  const auth = { authorization: `Bearer ${secret}` };
+  const res = await fetch(`${apiUrl}/v1/payments`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ amount: "5", asset: "XLM" }),
+  });
+  expect(res.status).toBe(201);
+  const payment = (await res.json()) as { id: string };
+  const paid = await runCli(["simulate", "pay", payment.id], { DATABASE_URL: db.url, LUMENPAY_DATA_DIR: dataDir });
+  expect(paid.code, paid.stderr).toBe(0);
+  await waitFor(
+    async () => ((await (await fetch(`${apiUrl}/v1/payments/${payment.id}`, { headers: auth })).json()) as { status: string }).status === "confirmed",
+    `${payment.id} to be confirmed`,
+    60_000,
+  );
+}
+
+describe("lumenpay start --network local --horizon-url", { timeout: 120_000 }, () => {
+  it("uses the network of `lumenpay network start` and runs no Horizon of its own", async () => {
+    const { network, horizonUrl } = await startNetwork();
+    const { merchant, secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] }, new Date());
+    // The same data directory: an in-process network would find the journal taken, and fail to start.
+    const local = await startLocal({}, ["--horizon-url", horizonUrl]);
+    expect(local.horizonUrl).toBe(horizonUrl);
+
+    const res = await fetch(`${local.url}/v1/payments`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ amount: "1", asset: "XLM" }),
+    });
+    const payment = (await res.json()) as { sep7_uri: string };
+    expect(new URL(payment.sep7_uri).searchParams.get("network_passphrase")).toBe(Networks.STANDALONE);
+    const toml = await (await fetch(`${local.url}/.well-known/stellar.toml?merchant_id=${merchant.id}`)).text();
+    expect(toml).toContain(`HORIZON_URL = "${horizonUrl}"`);
+    expect(toml).toContain(`NETWORK_PASSPHRASE = "${Networks.STANDALONE}"`);
+    await payAndConfirm(local.url, secret);
+
+    // Stopping Lumenpay leaves the network running and announced.
+    await stopLocal(local);
+    expect((await local.horizon.root()).network_passphrase).toBe(Networks.STANDALONE);
+    expect(JSON.parse(await readFile(path.join(dataDir, "local-horizon.json"), "utf8")).url).toBe(horizonUrl);
+    network.child.kill("SIGTERM");
+    expect(await network.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("starts while that Horizon does not answer, and ingests once it does", async () => {
+    const port = await closedPort();
+    const { secret } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()] }, new Date());
+    const server = startServerProcess(
+      { DATABASE_URL: db.url, PORT: "0", LOG_LEVEL: "info", LUMENPAY_DATA_DIR: dataDir },
+      ["--network", "local", "--horizon-url", `http://127.0.0.1:${port}`],
+    );
+    children.push(server);
+    const url = (await server.waitForLog((line) => typeof line.url === "string" && typeof line.port === "number")).url as string;
+    expect((await fetch(`${url}/ready`)).status).toBe(200);
+
+    const { network } = await startNetwork(["--port", String(port)]);
+    await payAndConfirm(url, secret);
+    await stopLocal({ server });
+    network.child.kill("SIGTERM");
+    expect(await network.exited).toEqual({ code: 0, signal: null });
   });
 });
 
@@ -153,8 +231,16 @@ describe("STELLAR_NETWORK=local", () => {
   it("uses the standalone passphrase and the local Horizon's defaults", () => {
     const config = loadConfig({ STELLAR_NETWORK: "local" });
     expect(config.stellar).toEqual({ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:8000" });
-    expect(config.localHorizon).toEqual({ port: 8000, ledgerCloseMs: 1000 });
-    expect(loadConfig({ STELLAR_NETWORK: "local", LOCAL_HORIZON_PORT: "0", LOCAL_HORIZON_LEDGER_CLOSE_MS: "250" }).localHorizon).toEqual({ port: 0, ledgerCloseMs: 250 });
+    expect(config.localHorizon).toEqual({ inProcess: true, port: 8000, ledgerCloseMs: 1000 });
+    expect(loadConfig({ STELLAR_NETWORK: "local", LOCAL_HORIZON_PORT: "0", LOCAL_HORIZON_LEDGER_CLOSE_MS: "250" }).localHorizon).toEqual({
+      inProcess: true,
+      port: 0,
+      ledgerCloseMs: 250,
+    });
+    // HORIZON_URL names a local network running as its own process (`lumenpay network start`).
+    const external = loadConfig({ STELLAR_NETWORK: "local", HORIZON_URL: "http://127.0.0.1:9000/" });
+    expect(external.stellar).toEqual({ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:9000" });
+    expect(external.localHorizon.inProcess).toBe(false);
     expect(() => loadConfig({ LOCAL_HORIZON_LEDGER_CLOSE_MS: "5" })).toThrow(/LOCAL_HORIZON_LEDGER_CLOSE_MS must be an integer between 10 and 60000/);
   });
 });

@@ -1,18 +1,18 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Horizon, Keypair, Networks, StrKey } from "@stellar/stellar-sdk";
+import { Account, Horizon, Keypair, MuxedAccount, Networks, StrKey } from "@stellar/stellar-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { runCli, startServerProcess, type ServerProcess } from "./support/process.js";
+import { closedPort, runCli, startServerProcess, type ServerProcess } from "./support/process.js";
 
 let db: TestDatabase;
 let dataDir: string;
 let server: ServerProcess;
 let apiUrl: string;
+let horizonUrl: string;
 let horizon: Horizon.Server;
 let apiKey: string;
 let destination: string;
@@ -35,7 +35,8 @@ beforeAll(async () => {
   );
   apiUrl = (await server.waitForLog((line) => typeof line.url === "string" && typeof line.port === "number")).url as string;
   const announced = JSON.parse(await readFile(path.join(dataDir, "local-horizon.json"), "utf8")) as { url: string };
-  horizon = new Horizon.Server(announced.url, { allowHttp: true });
+  horizonUrl = announced.url;
+  horizon = new Horizon.Server(horizonUrl, { allowHttp: true });
 });
 afterAll(async () => {
   if (server.child.exitCode === null) {
@@ -68,11 +69,11 @@ async function createPayment(body: Record<string, unknown>): Promise<PaymentJson
 
 type Joined = Horizon.ServerApi.PaymentOperationRecord & { to_muxed?: string; transaction_attr: Horizon.HorizonApi.TransactionResponse };
 
-/** The local Horizon's payment record of transaction `hash` to the merchant, through the SDK. */
-async function paymentRecord(hash: string): Promise<Joined> {
-  const page = await horizon.payments().forAccount(destination).join("transactions").order("desc").limit(20).call();
+/** The local Horizon's payment record of transaction `hash` to `account` (the merchant's by default), through the SDK. */
+async function paymentRecord(hash: string, account = destination): Promise<Joined> {
+  const page = await horizon.payments().forAccount(account).join("transactions").order("desc").limit(20).call();
   const record = (page.records as Joined[]).find((r) => r.transaction_hash === hash);
-  expect(record, `no payment of ${hash} to ${destination}`).toBeDefined();
+  expect(record, `no payment of ${hash} to ${account}`).toBeDefined();
   return record!;
 }
 
@@ -147,19 +148,18 @@ describe("lumenpay simulate pay", { timeout: 90_000 }, () => {
     try {
       const none = await simulate([payment.id], { LUMENPAY_DATA_DIR: empty });
       expect(none.code).toBe(1);
-      expect(none.stderr.trim()).toBe(`lumenpay simulate pay: no local Horizon is running for ${empty}; start Lumenpay with --network local first`);
+      expect(none.stderr.trim()).toBe(
+        `lumenpay simulate pay: no local Horizon is running for ${empty}; start Lumenpay with --network local, or run lumenpay network start, first`,
+      );
 
       // Left behind by a server that was killed: the file names a Horizon that no longer answers.
-      const closed = net.createServer().listen(0, "127.0.0.1");
-      await new Promise((resolve) => closed.once("listening", resolve));
-      const { port } = closed.address() as net.AddressInfo;
-      await new Promise((resolve) => closed.close(resolve));
+      const port = await closedPort();
       const file = path.join(empty, "local-horizon.json");
       await writeFile(file, JSON.stringify({ url: `http://127.0.0.1:${port}`, network_passphrase: "Standalone Network ; February 2017" }));
       const stale = await simulate([payment.id], { LUMENPAY_DATA_DIR: empty });
       expect(stale.code).toBe(1);
       expect(stale.stderr.trim()).toBe(
-        `lumenpay simulate pay: the local Horizon named in ${file} (http://127.0.0.1:${port}) does not answer; start Lumenpay with --network local first`,
+        `lumenpay simulate pay: the local Horizon named in ${file} (http://127.0.0.1:${port}) does not answer; start Lumenpay with --network local, or run lumenpay network start, first`,
       );
     } finally {
       await rm(empty, { recursive: true, force: true });
@@ -180,5 +180,82 @@ describe("lumenpay simulate pay", { timeout: 90_000 }, () => {
     expect(amount.code).toBe(2);
     expect(amount.stderr).toContain('--amount must be a positive amount with at most 7 decimals, e.g. 4.5 (got "0")');
     expect((await horizon.payments().forAccount(destination).limit(200).call()).records).toHaveLength(paymentsBefore);
+  });
+
+  it("pays --destination with --asset and --memo, needing no database, and prints JSON with payment null", async () => {
+    const to = randomAccount();
+    // No database answers here: the raw mode must not look for one.
+    const result = await simulate(["--destination", to, "--amount", "5", "--memo-type", "id", "--memo", "007", "--json"], { DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout) as Record<string, unknown> & { transaction_hash: string; from: string };
+    expect(out).toEqual({
+      transaction_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      ledger: expect.any(Number),
+      payment: null,
+      from: expect.any(String),
+      to,
+      amount: "5",
+      asset: "XLM",
+      memo_type: "id",
+      memo: "7",
+    });
+    const record = await paymentRecord(out.transaction_hash, to);
+    expect(record).toMatchObject({ from: out.from, to, amount: "5.0000000", asset_type: "native", transaction_successful: true });
+    expect(record.transaction_attr).toMatchObject({ memo_type: "id", memo: "7" });
+  });
+
+  it("pays an M address in an issued asset on the Horizon named by --horizon-url, whatever the data directory holds", async () => {
+    const account = Keypair.random();
+    const muxed = new MuxedAccount(new Account(account.publicKey(), "0"), "42").accountId();
+    const empty = await mkdtemp(path.join(os.tmpdir(), "lumenpay-simulate-url-"));
+    try {
+      const raw = await simulate(["--destination", muxed, "--amount", "2.25", "--asset", `USDC:${issuer}`, "--horizon-url", `${horizonUrl}/`], {
+        DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+        LUMENPAY_DATA_DIR: empty,
+      });
+      expect(raw.code, raw.stderr).toBe(0);
+      expect(raw.stdout).toContain(`to the local network at ${horizonUrl}.`);
+      expect(raw.stdout).toContain(`to         ${muxed} (no memo)`);
+      const hash = /transaction ([0-9a-f]{64})/.exec(raw.stdout)![1]!;
+      expect(await paymentRecord(hash, account.publicKey())).toMatchObject({ to_muxed: muxed, amount: "2.2500000", asset_code: "USDC", asset_issuer: issuer });
+
+      // A payment is still read from the database, and paid on that Horizon too.
+      const payment = await createPayment({ amount: "4", asset: "XLM" });
+      const paid = await simulate([payment.id, "--horizon-url", horizonUrl, "--json"], { LUMENPAY_DATA_DIR: empty });
+      expect(paid.code, paid.stderr).toBe(0);
+      expect(JSON.parse(paid.stdout)).toMatchObject({ payment: { id: payment.id, status: "pending" }, to: destination, amount: "4" });
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("says when the Horizon named by --horizon-url does not answer, and exits 1", async () => {
+    const port = await closedPort();
+    const result = await simulate(["--destination", randomAccount(), "--amount", "1", "--horizon-url", `http://127.0.0.1:${port}`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`lumenpay simulate pay: no Horizon answers at http://127.0.0.1:${port} (its root names no network_passphrase)`);
+  });
+
+  it("rejects a payment and --destination together, neither, and malformed raw options (exit 2), paying nothing", async () => {
+    const to = randomAccount();
+    const payment = await createPayment({ amount: "1", asset: "XLM" });
+    const cases: [string[], string][] = [
+      [[payment.id, "--destination", to], "give a payment (pay_…) or --destination, not both"],
+      [["--amount", "1"], "give a payment (pay_…) or --destination G…|M… --amount N"],
+      [["--destination", to], "--amount is required with --destination"],
+      [["--destination", "GNOTANACCOUNT", "--amount", "1"], '--destination must be a Stellar account (G…) or a muxed address (M…) (got "GNOTANACCOUNT")'],
+      [["--destination", to, "--amount", "1", "--memo", "x"], "--memo-type and --memo go together"],
+      [["--destination", to, "--amount", "1", "--memo-type", "return", "--memo", "x"], '--memo-type must be one of text, id, hash (got "return")'],
+      [["--destination", to, "--amount", "1", "--memo-type", "id", "--memo", "12ab"], "--memo: An id memo must be a decimal string between 0 and 18446744073709551615."],
+      [["--destination", to, "--amount", "1", "--memo-type", "text", "--memo", "x".repeat(29)], "--memo: A text memo must be 1–28 bytes of UTF-8 (got 29)."],
+      [[payment.id, "--memo-type", "text", "--memo", "x"], "--memo-type and --memo go with --destination; a payment has its own memo"],
+      [[payment.id, "extra"], "expected pay_…, got 2 argument(s)"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await simulate(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toContain(`lumenpay simulate pay: ${message}\nUsage: lumenpay simulate pay pay_…|--destination G…|M…`);
+    }
+    expect((await horizon.payments().forAccount(to).call()).records).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import type { Config } from "../config.js";
+import { type Asset, parseAsset } from "../stellar/assets.js";
 
 /** A mistake in how the command was typed: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {
@@ -28,8 +29,8 @@ export interface Command {
   /** One line per option, already aligned. */
   optionHelp: string[];
   options: NonNullable<ParseArgsConfig["options"]>;
-  /** How many positional arguments the command takes (0 unless said). */
-  positionals?: { count: number; name: string };
+  /** How many positional arguments the command takes (0 unless said); `optional`: all of them or none. */
+  positionals?: { count: number; name: string; optional?: boolean };
   run(ctx: CommandContext): Promise<void>;
 }
 
@@ -64,4 +65,16 @@ export function integerValue(values: Values, name: string, { min, max }: { min: 
     throw new UsageError(`--${name} must be a whole number between ${min} and ${max} (got "${value}")`);
   }
   return Number(value);
+}
+
+/** An asset typed as `XLM` or `CODE:ISSUER` (`--asset`); a UsageError otherwise. */
+export function assetArgument(text: string): Asset {
+  if (text.toUpperCase() === "XLM") return { code: "XLM", issuer: null };
+  const [code, issuer, ...rest] = text.split(":");
+  try {
+    if (!code || !issuer || rest.length > 0) throw new Error("not CODE:ISSUER");
+    return parseAsset({ code, issuer }, "asset");
+  } catch {
+    throw new UsageError(`--asset must be XLM or CODE:ISSUER with a G… issuer (got "${text}")`);
+  }
 }

@@ -1,13 +1,18 @@
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { Networks } from "@stellar/stellar-sdk";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import { createLogger } from "../logger.js";
+import { exitOnSignals } from "../signals.js";
 import { startLocalHorizon } from "../stellar/local-horizon/index.js";
+import type { Command } from "./args.js";
 
 /**
- * The local network of `lumenpay start --network local`: a Horizon on 127.0.0.1 whose chain is kept in
- * `<dataDir>/local-horizon/`, announced to the other commands (`lumenpay simulate`) by
- * `<dataDir>/local-horizon.json`, as the embedded PostgreSQL is found through its pid file.
+ * The local network of `lumenpay start --network local` (in-process) or `lumenpay network start` (a process
+ * of its own): a Horizon on 127.0.0.1 whose chain is kept in `<dataDir>/local-horizon/`, announced to the
+ * other commands (`lumenpay simulate`) by `<dataDir>/local-horizon.json`, as the embedded PostgreSQL is
+ * found through its pid file.
  */
 
 export interface LocalHorizonInfo {
@@ -15,9 +20,13 @@ export interface LocalHorizonInfo {
   network_passphrase: string;
 }
 
-export interface RunningLocalNetwork {
+/** A Horizon to talk to, and the passphrase of the network it serves. */
+export interface HorizonAddress {
   url: string;
   networkPassphrase: string;
+}
+
+export interface RunningLocalNetwork extends HorizonAddress {
   /** Withdraws the announcement, then stops the Horizon (ending its streams) and closes the journal. */
   close(): Promise<void>;
 }
@@ -27,18 +36,19 @@ export class LocalNetworkError extends Error {
   override name = "LocalNetworkError";
 }
 
-const START_HINT = "start Lumenpay with --network local first";
+const START_HINT = "start Lumenpay with --network local, or run lumenpay network start, first";
 
 export const localHorizonFile = (dataDir: string) => path.join(dataDir, "local-horizon.json");
 
 export async function startLocalNetwork(config: Config, logger: Logger): Promise<RunningLocalNetwork> {
   const file = localHorizonFile(config.dataDir);
+  const journalDir = path.join(config.dataDir, "local-horizon");
   const horizon = await startLocalHorizon({
     host: "127.0.0.1",
     port: config.localHorizon.port,
     networkPassphrase: config.stellar.networkPassphrase,
     ledgerCloseMs: config.localHorizon.ledgerCloseMs,
-    journalDir: path.join(config.dataDir, "local-horizon"),
+    journalDir,
   });
   try {
     const info: LocalHorizonInfo = { url: horizon.url, network_passphrase: horizon.networkPassphrase };
@@ -50,7 +60,7 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
     throw error;
   }
   logger.info(
-    { horizon_url: horizon.url, network_passphrase: horizon.networkPassphrase },
+    { horizon_url: horizon.url, network_passphrase: horizon.networkPassphrase, journal_dir: journalDir },
     `local Stellar network: Horizon on ${horizon.url}, a ledger every ${config.localHorizon.ledgerCloseMs} ms, faucet at ${horizon.url}/friendbot?addr=G…`,
   );
   let closing: Promise<void> | undefined;
@@ -65,8 +75,23 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
   };
 }
 
-/** The local Horizon that `lumenpay start --network local` runs from `dataDir`; a LocalNetworkError when none answers. */
-export async function findLocalHorizon(dataDir: string): Promise<{ url: string; networkPassphrase: string }> {
+/** The passphrase a Horizon announces at its root (`/`); undefined when it does not answer. */
+async function announcedPassphrase(url: string): Promise<string | undefined> {
+  const root = await fetch(`${url}/`, { signal: AbortSignal.timeout(5000) })
+    .then((res) => (res.ok ? (res.json() as Promise<{ network_passphrase?: unknown }>) : undefined))
+    .catch(() => undefined);
+  return typeof root?.network_passphrase === "string" ? root.network_passphrase : undefined;
+}
+
+/** The Horizon at `url` (given with --horizon-url) and its network; a LocalNetworkError when it does not answer. */
+export async function connectHorizon(url: string): Promise<HorizonAddress> {
+  const networkPassphrase = await announcedPassphrase(url);
+  if (networkPassphrase === undefined) throw new LocalNetworkError(`no Horizon answers at ${url} (its root names no network_passphrase)`);
+  return { url, networkPassphrase };
+}
+
+/** The local Horizon that runs from `dataDir` (in-process or on its own); a LocalNetworkError when none answers. */
+export async function findLocalHorizon(dataDir: string): Promise<HorizonAddress> {
   const file = localHorizonFile(dataDir);
   let info: LocalHorizonInfo;
   try {
@@ -77,12 +102,27 @@ export async function findLocalHorizon(dataDir: string): Promise<{ url: string; 
     }
     throw new LocalNetworkError(`cannot read ${file} (${(error as Error).message}); ${START_HINT}`);
   }
-  // A server killed without shutting down leaves the file behind, so ask the Horizon itself.
-  const root = await fetch(`${info.url}/`, { signal: AbortSignal.timeout(5000) })
-    .then((res) => (res.ok ? (res.json() as Promise<{ network_passphrase?: string }>) : undefined))
-    .catch(() => undefined);
-  if (!root || root.network_passphrase !== info.network_passphrase) {
+  // A process killed without shutting down leaves the file behind, so ask the Horizon itself.
+  if ((await announcedPassphrase(info.url)) !== info.network_passphrase) {
     throw new LocalNetworkError(`the local Horizon named in ${file} (${info.url}) does not answer; ${START_HINT}`);
   }
   return { url: info.url, networkPassphrase: info.network_passphrase };
 }
+
+export const networkStart: Command = {
+  name: "network start",
+  summary: "Run the local Stellar network (Horizon, friendbot, /_local/mint) as a process of its own, with no database.",
+  synopsis: "[--port 8000] [--data-dir DIR]",
+  optionHelp: [
+    "  --port N                 port on 127.0.0.1 (overrides LOCAL_HORIZON_PORT, default 8000; 0 picks a free one)",
+    "  --data-dir DIR           keep the chain in DIR/local-horizon/, announce it in DIR/local-horizon.json",
+    "                           (overrides LUMENPAY_DATA_DIR, default ./.lumenpay)",
+  ],
+  options: { port: { type: "string" }, "data-dir": { type: "string" } },
+  async run({ config }) {
+    const logger = createLogger(config.logLevel);
+    // The standalone network whatever STELLAR_NETWORK says: `start --network local --horizon-url` expects its passphrase.
+    const local: Config = { ...config, stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE } };
+    exitOnSignals(await startLocalNetwork(local, logger), logger, "closing the local network");
+  },
+};

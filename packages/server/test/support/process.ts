@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -46,7 +48,17 @@ export interface ServerProcess {
 
 /** Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines. */
 export function startServerProcess(env: Record<string, string>, args: string[] = []): ServerProcess {
-  const child = spawn(process.execPath, [LUMENPAY_BIN, "start", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  return startLongRunning(["start", ...args], env);
+}
+
+/** Starts `lumenpay network start [args]`, the local network as a process of its own. */
+export function startNetworkProcess(env: Record<string, string>, args: string[] = []): ServerProcess {
+  return startLongRunning(["network", "start", ...args], env);
+}
+
+/** Starts a command that runs until signalled (`start`, `network start`) as a real child process. */
+function startLongRunning(args: string[], env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const seen: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = "";
@@ -85,4 +97,13 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
       ]);
     },
   };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago), for a server that does not answer. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -1,0 +1,29 @@
+import type { Logger } from "pino";
+
+/**
+ * SIGTERM or SIGINT runs `server.close()` and exits 0, or 1 when shutdown failed; a second signal
+ * during shutdown exits 1 at once. `shuttingDown` tells the log what closing involves.
+ */
+export function exitOnSignals(server: { close(): Promise<void> }, logger: Logger, shuttingDown: string): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} received again; exiting without finishing shutdown`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal} received; ${shuttingDown}`);
+    server.close().then(
+      () => {
+        logger.info("shutdown complete");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}

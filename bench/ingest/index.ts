@@ -32,8 +32,8 @@ export async function run(): Promise<void> {
     // Payment i waits for the on-chain payment with memo id i + 1. Inserted in one statement:
     // createPayment's four round trips each would make the setup longer than the measurement.
     await db.pool.query(
-      `insert into payments (id, merchant_id, amount_stroops, asset_code, destination, memo_type, memo, expires_at)
-       select id, $2, 10000000, 'XLM', $3, 'id', ordinality::text, now() + interval '1 hour'
+      `insert into payments (id, merchant_id, amount_stroops, asset_code, destination, memo_type, memo, expires_at, monitor_for_s)
+       select id, $2, 10000000, 'XLM', $3, 'id', ordinality::text, now() + interval '1 hour', 86400
        from unnest($1::text[]) with ordinality as t(id)`,
       [Array.from({ length: COUNT }, () => newId("pay")), merchant.id, account],
     );

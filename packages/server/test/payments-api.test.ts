@@ -58,6 +58,7 @@ describe("POST /v1/payments", () => {
       payment_url: `${t.config.publicBaseUrl}/pay/${p.id}`,
       sep7_uri: expect.stringMatching(/^web\+stellar:pay\?/),
       expires_at: "2026-03-01T13:00:00.000Z",
+      monitor_for: 86400,
       created_at: "2026-03-01T12:00:00.000Z",
       updated_at: "2026-03-01T12:00:00.000Z",
       canceled_at: null,
@@ -177,6 +178,9 @@ describe("POST /v1/payments", () => {
       [{ destination: randomAccount() }, "invalid_destination", "destination"],
       [{ expires_in: 59 }, "invalid_request", "expires_in"],
       [{ expires_in: 7 * 24 * 3600 + 1 }, "invalid_request", "expires_in"],
+      [{ monitor_for: -1 }, "invalid_request", "monitor_for"],
+      [{ monitor_for: 30 * 86_400 + 1 }, "invalid_request", "monitor_for"],
+      [{ monitor_for: 1.5 }, "invalid_request", "monitor_for"],
       [{ description: "x".repeat(1001) }, "invalid_request", "description"],
       [{ description: "a\u0000b" }, "invalid_request", "description"],
       [{ metadata: tooMany }, "invalid_request", "metadata"],
@@ -196,8 +200,10 @@ describe("POST /v1/payments", () => {
       description: "x".repeat(1000),
       metadata: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`${"k".repeat(38)}${i}`.slice(-40), "v".repeat(500)])),
       expires_in: 7 * 24 * 3600,
+      monitor_for: 30 * 86_400,
     });
     expect(ok.statusCode).toBe(201);
+    expect(ok.json().monitor_for).toBe(30 * 86_400);
     expect(await countPayments(m.merchant.id)).toBe(1);
   });
 

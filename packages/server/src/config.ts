@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import path from "node:path";
 import { Keypair, Networks } from "@stellar/stellar-sdk";
 import { parseCidrList, type CidrList } from "./webhooks/ssrf.js";
@@ -8,6 +9,8 @@ import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from "./webhooks/retry.
  * Every key is documented in `.env.example` and docs/operations.md.
  */
 export interface Config {
+  /** NODE_ENV=production: what is open for convenience in development (metrics, localhost home domains) is closed. */
+  production: boolean;
   /** TCP port of the HTTP API. */
   port: number;
   /** Interface the HTTP API binds to. */
@@ -58,6 +61,10 @@ export interface Config {
   poolMonitoring: { enabled: boolean; intervalMs: number };
   /** Bearer token required on /metrics when set. */
   metricsToken: string | undefined;
+  /** /metrics without a token even in production (it never carries merchant data). */
+  metricsPublic: boolean;
+  /** DNS servers (`host` or `host:port`) that domain checks ask; empty: the system's resolver. */
+  dnsServers: string[];
   /** How long in-flight requests may take to finish after SIGTERM. */
   shutdownTimeoutMs: number;
   /** Platform ed25519 key (a Stellar S… seed) that signs webhooks; its G… key is published. */
@@ -243,7 +250,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     r.problems.push(`WEBHOOK_LEASE_MS (${webhookLeaseMs}) must be at least twice WEBHOOK_TIMEOUT_MS (${webhookTimeoutMs})`);
   }
 
+  const dnsServers = (r.raw("DNS_SERVERS") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const server of dnsServers) {
+    if (!isIP(server) && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(server)) {
+      r.problems.push(`DNS_SERVERS must list IP addresses, each with an optional port (1.1.1.1, 127.0.0.1:5353, [::1]:53); got "${server}"`);
+    }
+  }
+
   const config: Config = {
+    production: r.raw("NODE_ENV") === "production",
     port,
     host: r.raw("HOST") ?? "127.0.0.1",
     publicBaseUrl: r.url("PUBLIC_BASE_URL", `http://localhost:${port}`, ["http:", "https:"])!,
@@ -279,6 +294,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       intervalMs: r.int("POOL_MONITORING_INTERVAL_MS", 60_000, { min: 1000 }),
     },
     metricsToken: r.raw("METRICS_TOKEN"),
+    metricsPublic: r.bool("METRICS_PUBLIC", false),
+    dnsServers,
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0 }),
     webhookSigningSeed: signingSeed,
     webhooks: {

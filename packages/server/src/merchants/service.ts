@@ -4,7 +4,7 @@ import type { Db, Pool } from "../db/pool.js";
 import { transaction } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
 import { newId, randomToken } from "../ids.js";
-import { assetOut, parseAsset, sameAsset, type Asset, type AssetIn, type AssetOut } from "../stellar/assets.js";
+import { assetLabel, assetOut, parseAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
 import * as store from "./store.js";
 import { ORG_FIELDS, type ApiKey, type Merchant, type MerchantFields, type Org } from "./store.js";
 
@@ -48,6 +48,7 @@ export function merchantOut(m: Merchant): MerchantOut {
 }
 
 export const MAX_ACCOUNTS = 20;
+export const MAX_ACCEPTED_ASSETS = 50;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // RFC 1123 labels; a bare `localhost` is accepted for development; an optional port.
 const HOME_DOMAIN = /^(localhost|(?=.{1,253}(:|$))([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})(:\d{1,5})?$/;
@@ -105,12 +106,10 @@ export function validateMerchant(input: MerchantIn): MerchantFields {
     org[field as keyof Org] = value;
   }
 
-  const acceptedAssets: Asset[] = [];
-  (input.accepted_assets ?? ["XLM"]).forEach((a, i) => {
-    const asset = parseAsset(a, `accepted_assets.${i}`);
-    if (!acceptedAssets.some((b) => sameAsset(asset, b))) acceptedAssets.push(asset);
-  });
-  if (acceptedAssets.length > 50) throw badRequest("invalid_accepted_assets", "At most 50 accepted assets.", "accepted_assets");
+  // Bounded before any work, so a huge array costs nothing.
+  const given = input.accepted_assets ?? ["XLM"];
+  if (given.length > MAX_ACCEPTED_ASSETS) throw badRequest("invalid_accepted_assets", `At most ${MAX_ACCEPTED_ASSETS} accepted assets.`, "accepted_assets");
+  const acceptedAssets = [...new Map(given.map((a, i) => parseAsset(a, `accepted_assets.${i}`)).map((a) => [assetLabel(a), a])).values()];
 
   return { name, email, accounts, homeDomain, org, acceptedAssets };
 }

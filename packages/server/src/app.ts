@@ -1,10 +1,11 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Config } from "./config.js";
 import type { Pool } from "./db/pool.js";
 import type { Clock } from "./clock.js";
-import { errorSchema, registerErrorHandler } from "./http/errors.js";
+import { errorSchema, registerErrorHandler, type ErrorBody } from "./http/errors.js";
+import { refuseHostileInput } from "./http/inputs.js";
 import { newId } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { registerRoutes } from "./routes.js";
@@ -34,6 +35,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Lets in-flight requests finish on close while refusing new keep-alive requests.
     forceCloseConnections: "idle",
     return503OnClosing: true,
+    // A malformed percent-encoding in the URL answers in the API's error shape, not Fastify's.
+    // A request Node's HTTP parser refuses (e.g. a GET with a body it cannot frame) still answers in the API's shape.
+    clientErrorHandler: (error, socket) => {
+      const body = JSON.stringify({ error: { code: "invalid_request", message: "The HTTP request is malformed." } } satisfies ErrorBody);
+      const status = (error as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      else socket.destroy();
+    },
+    frameworkErrors: (error, _request, reply) => {
+      const body: ErrorBody = { error: { code: error.code === "FST_ERR_BAD_URL" ? "invalid_url" : "invalid_request", message: "The URL is malformed." } };
+      void (reply as unknown as FastifyReply).status(400).send(body);
+    },
   });
 
   // JSON only: anything else is a 415 (Fastify also accepts text/plain by default).
@@ -54,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addSchema(errorSchema);
   registerErrorHandler(app);
+  refuseHostileInput(app);
 
   await app.register(swagger, {
     openapi: {

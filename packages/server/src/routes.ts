@@ -20,7 +20,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(sep1Routes, deps);
   await app.register(paymentPageRoutes, deps);
-  await app.register(metricsRoutes, { metrics: deps.metrics, token: deps.config.metricsToken });
+  await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
 
   await app.register(async (v1) => {
     requireApiKey(v1, { pool: deps.pool, clock: deps.clock, rateLimitPerMinute: deps.config.api.rateLimitPerMinute });

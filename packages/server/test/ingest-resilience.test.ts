@@ -105,13 +105,13 @@ describe("payment ingestion resilience", () => {
     const passphrase = first.networkPassphrase;
     const { account } = await newMerchant(db.pool, first);
     const payer = await first.newAccount("100");
-    const { metrics } = start("a", first.url, passphrase);
-    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
+    const instance = start("a", first.url, passphrase);
+    await waitFor(async () => (await connected(instance, account)) === 1, "the stream");
     const before = await first.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
     await waitFor(async () => (await cursorOf(passphrase, account)) === opToken(before), "the first payment");
 
     await first.close();
-    await waitFor(async () => (await connected(metrics, account)) === 0, "the stream to drop");
+    await waitFor(async () => (await connected(instance, account)) === 0, "the stream to drop");
     const second = await newHorizon(port);
     // The same network would carry on from the same ledger: bring the fresh one past the cursor.
     for (let ledger = 0n; ledger <= BigInt(opToken(before)) >> 32n; ledger++) second.closeLedger();
@@ -123,7 +123,7 @@ describe("payment ingestion resilience", () => {
       { instance: "a", memo: "before" },
       { instance: "a", memo: "after" },
     ]);
-    expect(await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "error" })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(instance.metrics, "horizon_stream_reconnects_total", { reason: "error" })).toBeGreaterThanOrEqual(1);
   });
 
   it("reconnects a stream that has gone silent", async () => {
@@ -131,16 +131,16 @@ describe("payment ingestion resilience", () => {
     const proxy = await startStallingProxy(horizon.url);
     const { account } = await newMerchant(db.pool, horizon);
     const payer = await horizon.newAccount("100");
-    const { metrics } = start("a", proxy.url, horizon.networkPassphrase, 1000);
-    await waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
+    const instance = start("a", proxy.url, horizon.networkPassphrase, 1000);
+    await waitFor(async () => (await connected(instance, account)) === 1, "the stream");
     const first = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("first") });
     await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(first), "the first payment");
 
-    const silencesBefore = (await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "silence" })) ?? 0;
+    const silencesBefore = (await metricValue(instance.metrics, "horizon_stream_reconnects_total", { reason: "silence" })) ?? 0;
     proxy.stallStreams();
     const second = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("second") });
     await waitFor(async () => (await cursorOf(horizon.networkPassphrase, account)) === opToken(second), "the stalled payment");
-    expect(await metricValue(metrics, "horizon_stream_reconnects_total", { reason: "silence" })).toBeGreaterThan(silencesBefore);
+    expect(await metricValue(instance.metrics, "horizon_stream_reconnects_total", { reason: "silence" })).toBeGreaterThan(silencesBefore);
     expect((await appliedTo(account)).map((r) => r.memo)).toEqual(["first", "second"]);
   });
 
@@ -152,8 +152,8 @@ describe("payment ingestion resilience", () => {
     const instances = { a: start("a", horizon.url, passphrase), b: start("b", horizon.url, passphrase) };
     const holderOf = async () => {
       const holders = [];
-      for (const [name, { metrics }] of Object.entries(instances)) if ((await connected(metrics, account)) !== undefined) holders.push(name);
-      return holders.length === 1 && (await connected(instances[holders[0] as "a" | "b"].metrics, account)) === 1 && (holders[0] as "a" | "b");
+      for (const [name, instance] of Object.entries(instances)) if ((await connected(instance, account)) !== undefined) holders.push(name);
+      return holders.length === 1 && (await connected(instances[holders[0] as "a" | "b"], account)) === 1 && (holders[0] as "a" | "b");
     };
     const lockHolders = async () => {
       const { rows } = await db.pool.query<{ pid: number }>(

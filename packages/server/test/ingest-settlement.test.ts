@@ -35,7 +35,7 @@ afterAll(async () => {
 function start() {
   const metrics = createMetrics(db.pool);
   const outcomes: SettlementOutcome[] = [];
-  const { stop } = startIngestion(db, {
+  const instance = startIngestion(db, {
     config,
     metrics,
     apply: applyPaymentRecord,
@@ -47,9 +47,9 @@ function start() {
     networkPassphrase: horizon.networkPassphrase,
     watchdogMs: 10_000,
   });
-  cleanups.push(stop);
-  const streaming = (account: string) => waitFor(async () => (await connected(metrics, account)) === 1, "the stream");
-  return { metrics, outcomes, stop, streaming };
+  cleanups.push(instance.stop);
+  const streaming = (account: string) => waitFor(async () => (await connected(instance, account)) === 1, "the stream");
+  return { metrics, outcomes, stop: instance.stop, streaming };
 }
 
 const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassphrase, account);

@@ -68,14 +68,19 @@ describe("GET /metrics", () => {
 });
 
 describe("GET /metrics without METRICS_TOKEN", () => {
-  it("is open", async () => {
-    const open = await buildTestApp();
+  it.each([
+    ["in development", {}, 200],
+    ["in production", { NODE_ENV: "production" }, 403],
+    ["in production with METRICS_PUBLIC=true", { NODE_ENV: "production", METRICS_PUBLIC: "true" }, 200],
+  ] as const)("%s answers %i", async (_name, env, status) => {
+    const app = await buildTestApp({ env });
     try {
-      const res = await open.app.inject({ method: "GET", url: "/metrics" });
-      expect(res.statusCode).toBe(200);
-      expect(res.body).toContain("# TYPE pg_pool_total_connections gauge");
+      const res = await app.app.inject({ method: "GET", url: "/metrics" });
+      expect(res.statusCode).toBe(status);
+      if (status === 200) expect(res.body).toContain("# TYPE pg_pool_total_connections gauge");
+      else expect(res.json().error.code).toBe("metrics_not_public");
     } finally {
-      await open.close();
+      await app.close();
     }
   });
 });

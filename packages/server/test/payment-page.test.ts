@@ -21,6 +21,9 @@ describe("GET /pay/:id", () => {
     expect(page.statusCode).toBe(200);
     expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
     expect(page.headers["content-security-policy"]).toContain("default-src 'none'");
+    // Never framed by another site.
+    expect(page.headers["content-security-policy"]).toContain("frame-ancestors 'none'");
+    expect(page.headers["x-frame-options"]).toBe("DENY");
     expect(page.body).toContain("12.5 XLM");
     expect(page.body).toContain(payment.memo);
     expect(page.body).toContain(payment.destination);

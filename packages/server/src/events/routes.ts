@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { notFound } from "../http/errors.js";
+import { idParams } from "../http/inputs.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
 import { eventOut, eventPosition, getEvent, listEvents } from "./store.js";
 import { API_VERSION, EVENT_TYPES, type EventType } from "./types.js";
@@ -64,7 +65,7 @@ export const eventRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool }) 
       schema: {
         tags: ["events"],
         summary: "Retrieve an event",
-        params: { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 100, description: "evt_…" } } },
+        params: idParams("evt"),
         response: { 200: eventOutSchema, 404: error, ...authErrors },
       },
     },

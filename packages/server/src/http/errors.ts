@@ -61,6 +61,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
       if (error.param) body.error.param = error.param;
       return reply.status(error.status).send(body);
     }
+    // A path id of another shape (idParams) is simply absent, like an unknown one.
+    if (error.validation && error.validationContext === "params") {
+      return reply.status(404).send({ error: { code: "resource_not_found", message: "No such resource: the id does not exist." } });
+    }
     if (error.validation) {
       const param = validationParam(error);
       const message = `Invalid ${error.validationContext ?? "request"}: ${param ? `${param} ` : ""}${error.validation[0]?.message ?? "is invalid"}.`;

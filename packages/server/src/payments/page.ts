@@ -55,12 +55,14 @@ export const paymentPageRoutes: FastifyPluginAsync<RouteDeps> = async (app, { po
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   app.get<{ Params: { id: string } }>(
     "/pay/:id",
-    { schema: { hide: true, params: { type: "object", properties: { id: { type: "string" } }, required: ["id"] } } },
+    { schema: { hide: true, params: { type: "object", properties: { id: { type: "string", maxLength: 64 } }, required: ["id"] } } },
     async (request, reply) => {
       const payment = isId("pay", request.params.id) ? await findPayment(pool, request.params.id) : undefined;
       const merchant = payment && (await getMerchant(pool, payment.merchantId));
       reply
-        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'")
+        // Never framed: a page asking for money must not be overlaid by another site (clickjacking).
+        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+        .header("x-frame-options", "DENY")
         .header("x-content-type-options", "nosniff")
         .header("referrer-policy", "no-referrer")
         .header("cache-control", "no-store")

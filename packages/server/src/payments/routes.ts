@@ -5,18 +5,18 @@ import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } 
 import { assetLabel, assetSchema } from "../stellar/assets.js";
 import { MEMO_TYPES } from "../stellar/memo.js";
 import { MAX_MONITORING_WINDOW_S } from "../config.js";
-import { PAYMENT_STATUSES } from "./store.js";
+import { idParams, timestampParam } from "../http/inputs.js";
+import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
+import { getPayment as findPaymentOf, listPayments, PAYMENT_STATUSES, type PaymentStatus } from "./store.js";
 import {
   cancelPayment,
   createPayment,
   DEFAULT_EXPIRES_IN_S,
   getPayment,
-  listPayments,
   MAX_EXPIRES_IN_S,
   MIN_EXPIRES_IN_S,
   paymentOut,
   type PaymentIn,
-  type PaymentListQuery,
 } from "./service.js";
 import { paymentVerifyRoutes } from "./verify-routes.js";
 
@@ -123,35 +123,13 @@ export const paymentOutSchema = {
   },
 } as const;
 
-const paymentListSchema = {
-  type: "object",
-  required: ["object", "data", "has_more", "next_cursor"],
-  properties: {
-    object: { type: "string", enum: ["list"] },
-    data: { type: "array", items: paymentOutSchema },
-    has_more: { type: "boolean" },
-    next_cursor: { type: ["string", "null"], description: "Pass as `cursor` to get the next page." },
-  },
-} as const;
+const paymentListQuerySchema = listQuerySchema("payment", {
+  status: { type: "string", enum: PAYMENT_STATUSES },
+  created_gte: { type: "string", maxLength: 40, description: "RFC 3339 date-time with zone: created at or after." },
+  created_lte: { type: "string", maxLength: 40, description: "RFC 3339 date-time with zone: created at or before." },
+});
 
-const listQuerySchema = {
-  type: "object",
-  additionalProperties: false,
-  properties: {
-    limit: { type: "integer", minimum: 1, maximum: 100, default: 10 },
-    starting_after: { type: "string", description: "A payment id: list the payments created before it." },
-    cursor: { type: "string", description: "`next_cursor` of the previous page." },
-    status: { type: "string", enum: PAYMENT_STATUSES },
-    created_gte: { type: "string", format: "date-time", description: "ISO-8601 time with zone." },
-    created_lte: { type: "string", format: "date-time", description: "ISO-8601 time with zone." },
-  },
-} as const;
-
-const idParamsSchema = {
-  type: "object",
-  required: ["id"],
-  properties: { id: { type: "string", description: "pay_…" } },
-} as const;
+type PaymentListQuery = PageQuery & { status?: PaymentStatus; created_gte?: string; created_lte?: string };
 
 const error = { $ref: "Error#" } as const;
 const authErrors = { 401: error, 429: error } as const;
@@ -209,7 +187,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
       schema: {
         tags: ["payments"],
         summary: "Retrieve a payment",
-        params: idParamsSchema,
+        params: idParams("pay"),
         response: { 200: paymentOutSchema, 404: error, ...authErrors },
       },
     },
@@ -223,18 +201,22 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         tags: ["payments"],
         summary: "List payments",
         description: "Newest first. Continue with `cursor` (the previous `next_cursor`) or `starting_after`, repeating the filters.",
-        querystring: listQuerySchema,
-        response: { 200: paymentListSchema, 400: error, ...authErrors },
+        querystring: paymentListQuerySchema,
+        response: { 200: listSchema(paymentOutSchema), 400: error, ...authErrors },
       },
     },
     async (request) => {
-      const page = await listPayments(pool, request.merchant.id, request.query);
-      return {
-        object: "list" as const,
-        data: page.payments.map((p) => paymentOut(p, links)),
-        has_more: page.hasMore,
-        next_cursor: page.nextCursor,
-      };
+      const merchantId = request.merchant.id;
+      const { status, created_gte: gte, created_lte: lte } = request.query;
+      const createdGte = gte === undefined ? undefined : timestampParam(gte, "created_gte");
+      const createdLte = lte === undefined ? undefined : timestampParam(lte, "created_lte");
+      return paginate(request.query, {
+        prefix: "pay",
+        positionOf: (id) => findPaymentOf(pool, merchantId, id),
+        fetch: (after, limit) => listPayments(pool, { merchantId, status, createdGte, createdLte, after, limit }),
+        position: (p) => p,
+        out: (p) => paymentOut(p, links),
+      });
     },
   );
 
@@ -246,7 +228,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         summary: "Cancel a payment",
         description: "Only a pending payment can be canceled.",
         headers: idempotencyHeadersSchema,
-        params: idParamsSchema,
+        params: idParams("pay"),
         response: { 200: paymentOutSchema, 400: error, 404: error, 409: error, 422: error, ...authErrors },
       },
     },

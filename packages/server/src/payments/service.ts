@@ -4,14 +4,14 @@ import { recordEvent } from "../events/outbox.js";
 import type { EventType } from "../events/types.js";
 import type { Db } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
-import { isId, newId } from "../ids.js";
+import { newId } from "../ids.js";
 import type { Merchant } from "../merchants/store.js";
 import { formatAmount, parseAmount } from "../stellar/amount.js";
 import { assetLabel, assetOut, parseAsset, sameAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
 import { parseMemo, randomIdMemo, type Memo, type MemoType } from "../stellar/memo.js";
 import { sep7PayUri } from "../stellar/sep7.js";
 import * as store from "./store.js";
-import type { Payment, PaymentPosition, PaymentStatus, Settlement } from "./store.js";
+import type { Payment, PaymentStatus, Settlement } from "./store.js";
 
 export const DEFAULT_EXPIRES_IN_S = 3600;
 export const MIN_EXPIRES_IN_S = 60;
@@ -221,7 +221,7 @@ export async function createPayment(
 
 /** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`). */
 export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date, links: PaymentLinks): Promise<Payment> {
-  const payment = isId("pay", id) ? await store.getPayment(tx, merchantId, id, { forUpdate: true }) : undefined;
+  const payment = await store.getPayment(tx, merchantId, id, { forUpdate: true });
   if (!payment) throw notFound("payment");
   if (payment.status !== "pending") {
     throw new HttpError(409, "payment_not_cancelable", `Only pending payments can be canceled; this one is ${payment.status}.`);
@@ -264,64 +264,7 @@ export async function recordPaymentEvent(
 }
 
 export async function getPayment(db: Db, merchantId: string, id: string): Promise<Payment> {
-  const payment = isId("pay", id) ? await store.getPayment(db, merchantId, id) : undefined;
+  const payment = await store.getPayment(db, merchantId, id);
   if (!payment) throw notFound("payment");
   return payment;
-}
-
-/** Opaque to clients; inside, the position of the last row of a page. */
-export function encodeCursor(p: PaymentPosition): string {
-  return Buffer.from(`${p.createdAt.toISOString()}|${p.id}`).toString("base64url");
-}
-
-export function decodeCursor(cursor: string): PaymentPosition {
-  const [iso, id, ...rest] = Buffer.from(cursor, "base64url").toString().split("|");
-  const createdAt = new Date(iso ?? "");
-  if (rest.length > 0 || id === undefined || !isId("pay", id) || Number.isNaN(createdAt.getTime())) {
-    throw badRequest("invalid_cursor", "cursor is not a next_cursor this API returned.", "cursor");
-  }
-  return { createdAt, id };
-}
-
-export interface PaymentListQuery {
-  limit?: number;
-  starting_after?: string;
-  cursor?: string;
-  status?: PaymentStatus;
-  created_gte?: string;
-  created_lte?: string;
-}
-
-export interface PaymentPage {
-  payments: Payment[];
-  hasMore: boolean;
-  nextCursor: string | null;
-}
-
-/** One page, newest first; `starting_after` and `cursor` both mean "continue after this payment". */
-export async function listPayments(db: Db, merchantId: string, q: PaymentListQuery): Promise<PaymentPage> {
-  if (q.starting_after !== undefined && q.cursor !== undefined) {
-    throw badRequest("invalid_request", "Give starting_after or cursor, not both.", "cursor");
-  }
-  let after: PaymentPosition | undefined;
-  if (q.cursor !== undefined) after = decodeCursor(q.cursor);
-  if (q.starting_after !== undefined) {
-    const from = isId("pay", q.starting_after) ? await store.getPayment(db, merchantId, q.starting_after) : undefined;
-    if (!from) throw badRequest("invalid_starting_after", "starting_after must be the id of one of your payments.", "starting_after");
-    after = from;
-  }
-  const limit = q.limit ?? 10;
-  // One extra row tells whether another page exists without a count query.
-  const rows = await store.listPayments(db, {
-    merchantId,
-    status: q.status,
-    createdGte: q.created_gte === undefined ? undefined : new Date(q.created_gte),
-    createdLte: q.created_lte === undefined ? undefined : new Date(q.created_lte),
-    after,
-    limit: limit + 1,
-  });
-  const payments = rows.slice(0, limit);
-  const hasMore = rows.length > limit;
-  const last = payments[payments.length - 1];
-  return { payments, hasMore, nextCursor: hasMore && last ? encodeCursor(last) : null };
 }

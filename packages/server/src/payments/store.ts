@@ -1,4 +1,5 @@
 import type { Db } from "../db/pool.js";
+import type { Position } from "../http/pagination.js";
 import type { Asset } from "../stellar/assets.js";
 import type { Memo, MemoType } from "../stellar/memo.js";
 
@@ -174,18 +175,12 @@ export async function setPaymentCanceled(db: Db, id: string, now: Date): Promise
   return toPayment(rows[0]!);
 }
 
-/** A position in the newest-first order: rows strictly after it are older, or as old with a smaller id. */
-export interface PaymentPosition {
-  createdAt: Date;
-  id: string;
-}
-
 export interface PaymentFilter {
   merchantId: string;
   status?: PaymentStatus;
   createdGte?: Date;
   createdLte?: Date;
-  after?: PaymentPosition;
+  after?: Position;
   limit: number;
 }
 

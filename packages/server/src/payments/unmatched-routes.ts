@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { notFound } from "../http/errors.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
-import { isId } from "../ids.js";
+import { idParams } from "../http/inputs.js";
 import { formatAmount } from "../stellar/amount.js";
 import { assetOut, assetSchema, type AssetOut } from "../stellar/assets.js";
 import type { ShownMemoType } from "../stellar/memo.js";
@@ -116,7 +116,7 @@ export const unmatchedPaymentRoutes: FastifyPluginAsync<RouteDeps> = async (app,
       const { reason } = request.query;
       return paginate(request.query, {
         prefix: "unm",
-        positionOf: async (id) => (isId("unm", id) ? (await getUnmatched(pool, merchantId, id))?.position : undefined),
+        positionOf: async (id) => (await getUnmatched(pool, merchantId, id))?.position,
         fetch: (after, limit) => listUnmatched(pool, { merchantId, reason, after, limit }),
         position: (u) => u.position,
         out: unmatchedOut,
@@ -130,12 +130,12 @@ export const unmatchedPaymentRoutes: FastifyPluginAsync<RouteDeps> = async (app,
       schema: {
         tags: ["payments"],
         summary: "Retrieve an unmatched payment",
-        params: { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 100, description: "unm_…" } } },
+        params: idParams("unm"),
         response: { 200: { $ref: "UnmatchedPayment#" }, 404: error, ...authErrors },
       },
     },
     async (request) => {
-      const unmatched = isId("unm", request.params.id) ? await getUnmatched(pool, request.merchant.id, request.params.id) : undefined;
+      const unmatched = await getUnmatched(pool, request.merchant.id, request.params.id);
       if (!unmatched) throw notFound("unmatched payment");
       return unmatchedOut(unmatched);
     },

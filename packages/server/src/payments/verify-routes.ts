@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { transaction } from "../db/pool.js";
 import { RateLimiter } from "../http/auth.js";
+import { idParams } from "../http/inputs.js";
 import { HttpError } from "../http/errors.js";
 import { getPayment, paymentOut, type PaymentOut } from "./service.js";
 import { asPaymentRecords, type HorizonPaymentRecord } from "../stellar/incoming.js";
@@ -87,7 +88,7 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
           "recent payments — and applies them as ingestion would, by the same rules (on-chain close times decide). Operations that " +
           "belong to another payment, or to none, are left to ingestion. " +
           `At most ${VERIFY_LIMIT_PER_MINUTE} calls a minute per merchant.`,
-        params: { type: "object", required: ["id"], properties: { id: { type: "string", description: "pay_…" } } },
+        params: idParams("pay"),
         body: verifyInSchema,
         response: { 200: { $ref: "Payment#" }, 400: error, 401: error, 404: error, 422: error, 429: error, 502: error },
       },

@@ -22,9 +22,15 @@ export interface ApplyContext {
  */
 export type ApplyRecord<T> = (tx: Db, record: HorizonPaymentRecord, ctx: ApplyContext) => Promise<T>;
 
+/**
+ * What ingestion reports per account. Kept in memory rather than as labelled metrics, because a
+ * merchant's account is not for /metrics; the exported gauges aggregate it (ingest.ts).
+ */
 export interface IngestMetrics {
-  connected: client.Gauge<"account">;
-  lag: client.Gauge<"account">;
+  /** 1 while the account's payments stream, 0 while (re)connecting; absent when this instance does not hold it. */
+  streams: Map<string, 0 | 1>;
+  /** Seconds from the close of the account's last processed record to its commit. */
+  lag: Map<string, number>;
   reconnects: client.Counter<"reason">;
 }
 
@@ -108,9 +114,9 @@ export async function ingestAccount<T>(deps: AccountIngestionDeps<T>): Promise<v
       await sleep(reconnectDelayMs(failures, Math.random), undefined, { signal }).catch(() => undefined);
     }
   }
-  // Another instance may report this account now; a stale series here would contradict it.
-  metrics.connected.remove(key.account);
-  metrics.lag.remove(key.account);
+  // Another instance may hold this account now; a stale entry here would contradict it.
+  metrics.streams.delete(key.account);
+  metrics.lag.delete(key.account);
 }
 
 const payments = (deps: Pick<AccountIngestionDeps<unknown>, "server" | "key">) => deps.server.payments().forAccount(deps.key.account);
@@ -200,7 +206,7 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
       },
       onerror: (event) => finish(new StreamError(event as { message?: string; status?: number })),
     });
-  metrics.connected.set({ account: key.account }, 1);
+  metrics.streams.set(key.account, 1);
   try {
     let position = from;
     while (!state.end) {
@@ -216,7 +222,7 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
     close();
     clearTimeout(watchdog);
     signal.removeEventListener("abort", onAbort);
-    metrics.connected.set({ account: key.account }, 0);
+    metrics.streams.set(key.account, 0);
   }
   if (state.end instanceof StreamError) throw state.end;
   return state.end;
@@ -249,6 +255,6 @@ async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentR
     return { outcomes, cursor };
   });
   for (const outcome of outcomes) deps.observe?.(outcome);
-  deps.metrics.lag.set({ account: deps.key.account }, Math.max(0, (deps.clock.now().getTime() - Date.parse(last.created_at)) / 1000));
+  deps.metrics.lag.set(deps.key.account, Math.max(0, (deps.clock.now().getTime() - Date.parse(last.created_at)) / 1000));
   return cursor;
 }

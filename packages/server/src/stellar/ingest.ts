@@ -47,20 +47,37 @@ export function ingestLockKey(networkPassphrase: string, account: string): strin
   return createHash("sha256").update(`lumenpay:ingest\n${networkPassphrase}\n${account}`).digest().readBigInt64BE(0).toString();
 }
 
+/** Gauges computed at scrape time from the per-account state, which never leaves the process. */
 function createIngestMetrics(registry: client.Registry): IngestMetrics {
+  const streams = new Map<string, 0 | 1>();
+  const lag = new Map<string, number>();
+  new client.Gauge({
+    name: "horizon_streams_connected",
+    help: "Merchant accounts whose payments this instance streams from Horizon now.",
+    registers: [registry],
+    collect() {
+      this.set([...streams.values()].filter((s) => s === 1).length);
+    },
+  });
+  new client.Gauge({
+    name: "horizon_streams_reconnecting",
+    help: "Merchant accounts this instance holds but whose stream is (re)connecting.",
+    registers: [registry],
+    collect() {
+      this.set([...streams.values()].filter((s) => s === 0).length);
+    },
+  });
+  new client.Gauge({
+    name: "horizon_ingest_lag_seconds",
+    help: "The largest time, over this instance's accounts, from the ledger close of the last processed payment to its commit.",
+    registers: [registry],
+    collect() {
+      this.set(Math.max(0, ...lag.values()));
+    },
+  });
   return {
-    connected: new client.Gauge({
-      name: "horizon_stream_connected",
-      help: "1 while this instance streams the account's payments from Horizon, 0 while it reconnects.",
-      labelNames: ["account"],
-      registers: [registry],
-    }),
-    lag: new client.Gauge({
-      name: "horizon_ingest_lag_seconds",
-      help: "Time from the ledger close of the account's last processed payment to its commit.",
-      labelNames: ["account"],
-      registers: [registry],
-    }),
+    streams,
+    lag,
     reconnects: new client.Counter({
       name: "horizon_stream_reconnects_total",
       help: "Payment streams restarted, by reason (silence, overflow, error, aborted).",
@@ -68,6 +85,13 @@ function createIngestMetrics(registry: client.Registry): IngestMetrics {
       registers: [registry],
     }),
   };
+}
+
+export interface PaymentIngestion {
+  /** Resolves once ingestion has stopped (see `startPaymentIngestion`). */
+  done: Promise<void>;
+  /** 1 while `account`'s payments stream here, 0 while (re)connecting, undefined when another instance (or none) holds it. */
+  streamState(account: string): 0 | 1 | undefined;
 }
 
 interface Running {
@@ -83,7 +107,7 @@ interface Running {
  * re-read and unheld locks retried every `pollAccountsMs`. Resolves once `signal` has aborted,
  * the streams are closed and the locks released.
  */
-export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): { done: Promise<void> } {
+export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): PaymentIngestion {
   const { config, signal, log } = deps;
   const horizonUrl = deps.horizonUrl ?? config.stellar.horizonUrl;
   const networkPassphrase = deps.networkPassphrase ?? config.stellar.networkPassphrase;
@@ -189,5 +213,5 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): { done:
     agents.http.destroy();
     agents.https.destroy();
   });
-  return { done };
+  return { done, streamState: (account) => metrics.streams.get(account) };
 }

@@ -6,7 +6,7 @@ import { createLogger } from "../../src/logger.js";
 import { createMerchant } from "../../src/merchants/service.js";
 import type { Merchant } from "../../src/merchants/store.js";
 import { createMetrics, type Metrics } from "../../src/metrics/registry.js";
-import { startPaymentIngestion, type PaymentIngestionDeps } from "../../src/stellar/ingest.js";
+import { startPaymentIngestion, type PaymentIngestion, type PaymentIngestionDeps } from "../../src/stellar/ingest.js";
 import type { LocalHorizon } from "../../src/stellar/local-horizon/index.js";
 import type { TestDatabase } from "./db.js";
 
@@ -36,7 +36,7 @@ export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "obser
  */
 export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), metrics = createMetrics(db.pool), clock = systemClock, ...deps }: IngestionOptions<T>) {
   const controller = new AbortController();
-  const { done } = startPaymentIngestion({
+  const ingestion = startPaymentIngestion({
     config,
     pool: db.pool,
     connectionString: db.url,
@@ -50,9 +50,9 @@ export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), m
   let stopped: Promise<void> | undefined;
   const stop = () => {
     controller.abort();
-    return (stopped ??= done);
+    return (stopped ??= ingestion.done);
   };
-  return { metrics, stop };
+  return { metrics, stop, streamState: ingestion.streamState };
 }
 
 /** The value of metric `name` in the first series carrying all of `labels`. */
@@ -61,8 +61,8 @@ export async function metricValue(metrics: Pick<Metrics, "registry">, name: stri
   return metric?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
 }
 
-/** `horizon_stream_connected` for `account`: 1 while streaming, 0 while reconnecting, undefined when not held. */
-export const connected = (metrics: Pick<Metrics, "registry">, account: string) => metricValue(metrics, "horizon_stream_connected", { account });
+/** 1 while `instance` streams `account`'s payments, 0 while it reconnects, undefined when it does not hold the account. */
+export const connected = async (instance: Pick<PaymentIngestion, "streamState">, account: string) => instance.streamState(account);
 
 /** Resolves once the wall clock is in a later second than `closedAt`: ledger close times have whole seconds. */
 export const pastTheSecondOf = (closedAt: string) =>

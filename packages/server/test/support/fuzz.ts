@@ -1,0 +1,228 @@
+import http from "node:http";
+import fc from "fast-check";
+import type pg from "pg";
+import { fromSchema, hostileText, hostileValue, type JsonSchema } from "./fuzz-inputs.js";
+
+/**
+ * The API fuzzer: requests generated from the OpenAPI document (so a new route is fuzzed without new
+ * code), sent over real HTTP to a running server, each checked against properties that must hold for
+ * any input. Tenant A's data is the control: every request comes from tenant B, or from nobody.
+ */
+
+export interface Tenant {
+  /** Bearer token. */
+  apiKey: string;
+  merchantId: string;
+  /** Existing ids by prefix (`pay`, `evt`, `we`, `del`, `unm`, `rcv`…). */
+  ids: Record<string, string[]>;
+}
+
+export interface FuzzRequest {
+  method: string;
+  /** Path and query string as sent, percent-encoded. */
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+  /** The operation it was generated from, for reports. */
+  operation: string;
+}
+
+interface Operation {
+  method: string;
+  template: string;
+  parameters: Array<{ in: string; name: string; required?: boolean; schema: JsonSchema }>;
+  body?: JsonSchema;
+}
+
+interface OpenApi {
+  paths: Record<string, Record<string, { parameters?: Operation["parameters"]; requestBody?: { content?: Record<string, { schema: JsonSchema }> } }>>;
+  components?: { schemas?: Record<string, JsonSchema> };
+}
+
+function operations(doc: OpenApi): Operation[] {
+  return Object.entries(doc.paths).flatMap(([template, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      template,
+      parameters: op.parameters ?? [],
+      body: op.requestBody?.content?.["application/json"]?.schema,
+    })),
+  );
+}
+
+/** Percent-encodes text for a URL, sometimes leaving malformed escapes in. */
+const encoded = (text: string) => encodeURIComponent(text.replace(/[\ud800-\udfff]/g, "\ufffd"));
+const urlPart = fc.oneof(
+  { arbitrary: hostileText.map(encoded), weight: 8 },
+  { arbitrary: fc.constantFrom("%", "%E0%A4%A", "%ZZ", "%00", "%C0%AF", "%FF%FE", "..%2F..%2F"), weight: 1 },
+);
+
+/** A path-parameter value: one of B's ids, one of A's, or something else. */
+function idValue(a: Tenant, b: Tenant): fc.Arbitrary<string> {
+  const all = (t: Tenant) => Object.values(t.ids).flat();
+  return fc.oneof(
+    { arbitrary: fc.constantFrom(...all(b)).map(encodeURIComponent), weight: 4 },
+    { arbitrary: fc.constantFrom(...all(a)).map(encodeURIComponent), weight: 2 },
+    { arbitrary: urlPart, weight: 2 },
+  );
+}
+
+/** A raw body: the JSON of a value, or bytes no JSON parser should accept. */
+function rawBody(value: fc.Arbitrary<unknown>): fc.Arbitrary<Buffer> {
+  return fc.oneof(
+    { arbitrary: value.map((v) => Buffer.from(JSON.stringify(v) ?? "null")), weight: 12 },
+    {
+      arbitrary: fc.constantFrom(
+        Buffer.from('{"amount":"1","amount":"2","asset":"XLM"}'),
+        Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]),
+        Buffer.from('{"__proto__":{"admin":true}}'),
+        Buffer.from('{"constructor":{"prototype":{"x":1}}}'),
+        Buffer.from("{"),
+        Buffer.from(""),
+        Buffer.from("[".repeat(200_000)),
+        Buffer.from(`{"a":${"[".repeat(100_000)}${"]".repeat(100_000)}}`),
+        Buffer.from(`${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}`),
+      ),
+      weight: 1,
+    },
+    { arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)), weight: 1 },
+  );
+}
+
+const contentTypes = fc.oneof(
+  { arbitrary: fc.constant("application/json"), weight: 12 },
+  {
+    arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "application/JSON", "", "application/json, text/plain"),
+    weight: 1,
+  },
+);
+
+/** Requests for every operation of `doc`, authenticated as B (or not at all), aimed at A's and B's ids. */
+export function requestArbitrary(doc: OpenApi, a: Tenant, b: Tenant): fc.Arbitrary<FuzzRequest> {
+  const resolve = (ref: string) => doc.components?.schemas?.[ref.split("/").pop()!] ?? {};
+  const auth = fc.oneof(
+    { arbitrary: fc.constant(`Bearer ${b.apiKey}`), weight: 12 },
+    { arbitrary: fc.constantFrom("", "Bearer", "Bearer sk_", "Basic Zm9vOmJhcg==", `Bearer ${b.apiKey}x`, `bearer  ${b.apiKey}`), weight: 1 },
+  );
+  return fc.oneof(
+    ...operations(doc).map((op) => {
+      const params = op.parameters.filter((p) => p.in === "path");
+      const query = op.parameters.filter((p) => p.in === "query");
+      const schemaValue = (p: { schema: JsonSchema }) =>
+        fc.oneof({ arbitrary: fromSchema(p.schema, resolve).map((v) => encoded(typeof v === "string" ? v : JSON.stringify(v) ?? "")), weight: 3 }, { arbitrary: urlPart, weight: 1 });
+      return fc
+        .record({
+          params: fc.tuple(...params.map(() => idValue(a, b))),
+          query: fc.tuple(...query.map((p) => fc.option(schemaValue(p), { freq: 2 }))),
+          extraQuery: fc.option(fc.tuple(fc.string({ maxLength: 8 }), urlPart), { freq: 8 }),
+          body: op.body ? fc.option(rawBody(fromSchema(op.body, resolve)), { freq: 10 }) : fc.option(rawBody(hostileValue), { freq: 2 }),
+          auth,
+          contentType: contentTypes,
+          idempotencyKey: fc.option(fc.oneof(fc.string({ maxLength: 20 }), fc.constant("k".repeat(300))), { freq: 4 }),
+        })
+        .map(({ params: values, query: queryValues, extraQuery, body, auth: authorization, contentType, idempotencyKey }) => {
+          let path = op.template;
+          params.forEach((p, i) => (path = path.replace(`{${p.name}}`, values[i]!)));
+          const pairs = query.flatMap((p, i) => (queryValues[i] === null ? [] : [`${p.name}=${queryValues[i]}`]));
+          if (extraQuery) pairs.push(`${encodeURIComponent(extraQuery[0])}=${extraQuery[1]}`);
+          const headers: Record<string, string> = {};
+          if (authorization) headers.authorization = authorization;
+          if (body) headers["content-type"] = contentType;
+          // Header values cannot carry every character; send what Node lets through.
+          if (idempotencyKey !== null && /^[\x20-\x7e]*$/.test(idempotencyKey)) headers["idempotency-key"] = idempotencyKey;
+          return {
+            method: op.method,
+            path: pairs.length > 0 ? `${path}?${pairs.join("&")}` : path,
+            headers,
+            ...(body ? { body } : {}),
+            operation: `${op.method} ${op.template}`,
+          };
+        });
+    }),
+  );
+}
+
+export interface FuzzResponse {
+  status: number;
+  body: string;
+}
+
+/** Sends `req` over a real connection to `origin` (a new one each time: the server may close it). */
+export function send(origin: URL, req: FuzzRequest): Promise<FuzzResponse> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      { host: origin.hostname, port: origin.port, method: req.method, path: req.path, headers: { ...req.headers, connection: "close" }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    r.on("error", reject);
+    r.end(req.body);
+  });
+}
+
+/** Leaks of internals in a response body: stack frames, file paths, SQL and driver errors. */
+const INTERNAL_DETAIL = /\bat [\w.<>]+ \(|node_modules|\/src\/[\w/-]+\.ts|\bSQLSTATE\b|syntax error at|violates [\w ]+constraint|duplicate key value|relation "|column "|ECONNREFUSED|TypeError|ReferenceError/;
+
+export interface Snapshot {
+  /** Digest of every row the API can change. */
+  all: string;
+  /** Digest of tenant A's rows. */
+  a: string;
+}
+
+/** Digests of the database's rows (api_keys.last_used_at aside: it records use, not a change). */
+export async function snapshot(db: pg.Pool, aMerchantId: string): Promise<Snapshot> {
+  const tables = [
+    ["merchants", "id", "select * from merchants"],
+    ["merchant_accounts", "merchant_id", "select * from merchant_accounts"],
+    ["api_keys", "merchant_id", "select id, merchant_id, hash, prefix, created_at, expires_at, revoked_at from api_keys"],
+    ["payments", "merchant_id", "select * from payments"],
+    ["payment_settlements", "merchant_id", "select s.*, p.merchant_id from payment_settlements s join payments p on p.id = s.payment_id"],
+    ["events", "merchant_id", "select * from events"],
+    ["webhook_endpoints", "merchant_id", "select * from webhook_endpoints"],
+    ["webhook_deliveries", "merchant_id", "select * from webhook_deliveries"],
+    ["webhook_recoveries", "merchant_id", "select r.*, e.merchant_id from webhook_recoveries r join webhook_endpoints e on e.id = r.endpoint_id"],
+    ["idempotency_keys", "merchant_id", "select * from idempotency_keys"],
+    ["unmatched_payments", "merchant_id", "select * from unmatched_payments"],
+    ["account_challenges", "merchant_id", "select * from account_challenges"],
+  ] as const;
+  const digest = (where: string) =>
+    tables
+      .map(([, column, query]) => `(select coalesce(md5(string_agg(md5(t::text), '' order by md5(t::text))), '') from (${query}) t ${where.replace("$col", column)})`)
+      .join(" || ");
+  const { rows } = await db.query<Snapshot>(`select md5(${digest("")}) as all, md5(${digest("where t.$col = $1")}) as a`, [aMerchantId]);
+  return rows[0]!;
+}
+
+/** Every way a response can break the properties; empty when it holds them all. */
+export function violations(req: FuzzRequest, res: FuzzResponse, before: Snapshot, after: Snapshot, a: Tenant): string[] {
+  const problems: string[] = [];
+  if (res.status >= 500) problems.push(`answered ${res.status}`);
+  if (INTERNAL_DETAIL.test(res.body)) problems.push(`the body shows internal detail: ${res.body.slice(0, 300)}`);
+  if (res.status >= 400 && res.status < 500) {
+    let code: unknown;
+    try {
+      code = (JSON.parse(res.body) as { error?: { code?: unknown } }).error?.code;
+    } catch {
+      code = undefined;
+    }
+    if (typeof code !== "string") problems.push(`a ${res.status} without error.code: ${res.body.slice(0, 200)}`);
+  }
+  if ((res.status < 200 || res.status > 299) && before.all !== after.all) problems.push(`data changed although it answered ${res.status}`);
+  if (before.a !== after.a) problems.push("tenant A's data changed");
+  const sent = `${req.path}\n${req.body?.toString("utf8") ?? ""}`;
+  for (const id of [a.merchantId, a.apiKey, ...Object.values(a.ids).flat()]) {
+    if (res.body.includes(id) && !sent.includes(id) && !sent.includes(encodeURIComponent(id))) problems.push(`tenant A's ${id} appears in the answer`);
+  }
+  return problems;
+}
+
+/** How a request is shown in a failure: short enough to read, exact enough to replay. */
+export function describe(req: FuzzRequest): string {
+  const body = req.body ? ` body=${JSON.stringify(req.body.toString("utf8").slice(0, 300))}${req.body.length > 300 ? `…(${req.body.length} bytes)` : ""}` : "";
+  return `${req.method} ${req.path.slice(0, 300)} headers=${JSON.stringify(req.headers)}${body}`;
+}

@@ -68,7 +68,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (error.validation) {
       const param = validationParam(error);
       const message = `Invalid ${error.validationContext ?? "request"}: ${param ? `${param} ` : ""}${error.validation[0]?.message ?? "is invalid"}.`;
-      return reply.status(400).send({ error: { code: "invalid_request", message, ...(param ? { param } : {}) } });
+      // A bad header is named by its code (invalid_idempotency_key), as the handler's own checks name it.
+      const code = error.validationContext === "headers" && param ? `invalid_${param.replaceAll("-", "_")}` : "invalid_request";
+      return reply.status(400).send({ error: { code, message, ...(param ? { param } : {}) } });
     }
     const known = error.code ? FASTIFY_CODES[error.code] : undefined;
     if (known) {

@@ -21,6 +21,7 @@ export const idempotencyHeadersSchema = {
   properties: {
     "idempotency-key": {
       type: "string",
+      maxLength: 255,
       description:
         "1–255 printable ASCII characters. A retry with the same key and body within 24 h returns the first response " +
         "(with `Idempotent-Replayed: true`) instead of acting twice.",

@@ -32,7 +32,7 @@ const paymentInSchema = {
       examples: ["12.50"],
     },
     asset: assetSchema,
-    destination: { type: "string", description: "One of your accounts (G…); defaults to the first." },
+    destination: { type: "string", maxLength: 56, description: "One of your accounts (G…); defaults to the first." },
     memo_type: { type: "string", enum: MEMO_TYPES, description: "Give with `memo`; when both are absent a unique id memo is generated." },
     memo: {
       type: "string",

@@ -25,6 +25,7 @@ const verifyInSchema = {
     transaction_hash: {
       type: "string",
       pattern: "^[0-9a-fA-F]{64}$",
+      maxLength: 64,
       description: "A transaction the customer says pays this payment; it is fetched from Horizon, never trusted as given.",
     },
   },

@@ -19,8 +19,8 @@ export const assetSchema = {
       additionalProperties: false,
       required: ["code", "issuer"],
       properties: {
-        code: { type: "string", description: "Asset code, 1–12 letters or digits." },
-        issuer: { type: "string", description: "Issuing account (G…)." },
+        code: { type: "string", maxLength: 12, description: "Asset code, 1–12 letters or digits." },
+        issuer: { type: "string", maxLength: 56, description: "Issuing account (G…)." },
       },
     },
   ],

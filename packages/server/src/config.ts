@@ -99,8 +99,10 @@ export interface Config {
     encryptionKey: Buffer | undefined;
   };
   api: {
-    /** Requests per minute allowed for one API key before 429. */
+    /** Requests per minute allowed for one API key before 429, across every instance. */
     rateLimitPerMinute: number;
+    /** Requests without a valid API key allowed per client address per minute (per instance) before 429. */
+    invalidKeyLimitPerMinute: number;
     /** Grace period during which a rotated API key keeps working. */
     keyRotationGraceHours: number;
   };
@@ -314,6 +316,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     },
     api: {
       rateLimitPerMinute: r.int("API_RATE_LIMIT_PER_MINUTE", 600, { min: 1 }),
+      invalidKeyLimitPerMinute: r.int("API_INVALID_KEY_LIMIT_PER_MINUTE", 60, { min: 1 }),
       keyRotationGraceHours: r.int("API_KEY_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 365 }),
     },
   };

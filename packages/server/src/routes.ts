@@ -23,7 +23,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
 
   await app.register(async (v1) => {
-    requireApiKey(v1, { pool: deps.pool, clock: deps.clock, rateLimitPerMinute: deps.config.api.rateLimitPerMinute });
+    requireApiKey(v1, { pool: deps.pool, clock: deps.clock, ...deps.config.api });
     await v1.register(merchantRoutes, deps);
     await v1.register(paymentRoutes, deps);
     await v1.register(unmatchedPaymentRoutes, deps);

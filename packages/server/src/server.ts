@@ -11,6 +11,7 @@ import { migrate } from "./db/migrate.js";
 import { startEmbeddedPostgres } from "./db/embedded.js";
 import { createPool } from "./db/pool.js";
 import { purgeExpiredIdempotencyKeys } from "./http/idempotency.js";
+import { purgeApiKeyUsage } from "./merchants/store.js";
 import { startPoolMonitor } from "./metrics/monitor.js";
 import { createMetrics } from "./metrics/registry.js";
 import { createWebhookMetrics } from "./webhooks/metrics.js";
@@ -20,6 +21,8 @@ import { applyPaymentRecord, observeSettlement } from "./payments/settlement.js"
 import { startPaymentIngestion } from "./stellar/ingest.js";
 
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+// The per-key request counts of past minutes are dropped this often.
+const API_KEY_USAGE_PURGE_INTERVAL_MS = 60 * 1000;
 // Pending payments become expired within this long of expires_at.
 const PAYMENT_EXPIRY_INTERVAL_MS = 5_000;
 
@@ -167,6 +170,11 @@ export async function startServer({
       every(PAYMENT_EXPIRY_INTERVAL_MS, signal, (err) => logger.error({ err }, "expiring payments failed"), async () => {
         const expired = await expireDuePayments(pool, clock.now(), links);
         if (expired > 0) logger.info(`expired ${expired} payment(s)`);
+      }),
+    );
+    loops.push(
+      every(API_KEY_USAGE_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging API key usage failed"), async () => {
+        await purgeApiKeyUsage(pool, clock.now());
       }),
     );
     loops.push(

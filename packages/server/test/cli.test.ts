@@ -44,6 +44,7 @@ interface MerchantJson {
   email: string;
   accounts: string[];
   home_domain: string | null;
+  home_domain_verification: { status: string; record: { type: string; name: string; value: string } } | null;
   accepted_assets: unknown[];
 }
 interface KeyJson {
@@ -76,6 +77,8 @@ describe("lumenpay merchants", () => {
       email: "ops@acme.test",
       accounts: [account],
       home_domain: "pay.acme.test",
+      // The operator vouches for the domain: it is served at once.
+      home_domain_verification: { status: "verified", record: { type: "TXT", name: "pay.acme.test" } },
       accepted_assets: ["XLM", { code: "USDC", issuer }],
     });
     expect(result.stdout.split(out.api_key)).toHaveLength(2);
@@ -121,6 +124,25 @@ describe("lumenpay merchants", () => {
     expect(result.stderr).not.toMatch(/^\s+at /m);
     const after = await db.pool.query("select count(*)::int as n from merchants");
     expect(after.rows).toEqual(before.rows);
+  });
+
+  it("create --home-domain refuses this server's own host, and leaves localhost pending in production with the record to create", async () => {
+    // PUBLIC_BASE_URL defaults to http://localhost:4000.
+    for (const host of ["localhost:4000", "localhost"]) {
+      const reserved = await lumenpay(["merchants", "create", "--name", "X", "--email", "x@acme.test", "--account", randomAccount(), "--home-domain", host]);
+      expect(reserved.code, host).toBe(1);
+      expect(reserved.stderr).toContain("--home-domain");
+      expect(reserved.stderr).toContain("home_domain_reserved");
+    }
+
+    const pending = await lumenpay(
+      ["merchants", "create", "--name", "Prod", "--email", "p@acme.test", "--account", randomAccount(), "--home-domain", "localhost:5000"],
+      { NODE_ENV: "production" },
+    );
+    expect(pending.code, pending.stderr).toBe(0);
+    expect(pending.stdout).toContain("home domain  localhost:5000 (pending)");
+    expect(pending.stdout).toMatch(/create the TXT record localhost "lumenpay-verification=[0-9a-f]{32}"/);
+    expect(pending.stdout).toContain("POST /v1/merchant/home_domain/verify");
   });
 
   it("rejects a malformed --asset and a missing --email", async () => {

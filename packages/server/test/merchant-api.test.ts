@@ -47,6 +47,17 @@ describe("GET/PATCH /v1/merchant", () => {
     expect(got.json().name).toBe("Acme");
   });
 
+  it("refuses a home_domain that is not a host name with a 400 naming it, and writes nothing", async () => {
+    const a = await seedMerchant(t);
+    for (const homeDomain of ["https://shop.example", "shop.example/path", "shop..example", "shop.example:0", "shop.example:65536", "ünï.example", "a".repeat(300) + ".example", " "]) {
+      const res = await t.app.inject({ method: "PATCH", url: "/v1/merchant", headers: a.auth, payload: { home_domain: homeDomain } });
+      expect(res.statusCode, homeDomain).toBe(400);
+      expect(res.json().error.param, homeDomain).toBe("home_domain");
+    }
+    const got = await t.app.inject({ method: "GET", url: "/v1/merchant", headers: a.auth });
+    expect(got.json()).toMatchObject({ home_domain: null, home_domain_verification: null });
+  });
+
   it("answers 415 to non-JSON bodies", async () => {
     const a = await seedMerchant(t);
     const res = await t.app.inject({

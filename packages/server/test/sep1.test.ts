@@ -5,11 +5,11 @@ import type { FastifyInstance } from "fastify";
 import { parse } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
+import { loadConfig, type Config } from "../src/config.js";
 import { newId } from "../src/ids.js";
 import { createLogger } from "../src/logger.js";
-import { createMerchant, type MerchantIn } from "../src/merchants/service.js";
-import { getMerchant, insertMerchant, setMerchantAccounts, updateMerchant, type Merchant, type MerchantFields, type Org } from "../src/merchants/store.js";
+import { createMerchant, type MerchantFields, type MerchantIn } from "../src/merchants/service.js";
+import { getMerchant, insertMerchant, setHomeDomain, setMerchantAccounts, updateMerchant, type Merchant, type Org } from "../src/merchants/store.js";
 import { buildTestApp, randomAccount, seedMerchant } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 
@@ -18,14 +18,15 @@ const usdcIssuer = randomAccount();
 const logs: { level: number; msg: string; merchantId?: string; bytes?: number }[] = [];
 
 let db: TestDatabase;
+let config: Config;
 let app: FastifyInstance;
 let port: number;
-/** The merchant whose home_domain is `localhost:<port>`. */
+/** The merchant whose home_domain is `localhost:<port>`, verified at once in development. */
 let hosted: Merchant;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadConfig({ LOG_LEVEL: "error", WEBHOOK_SIGNING_SEED: signer.secret() });
+  config = loadConfig({ LOG_LEVEL: "error", WEBHOOK_SIGNING_SEED: signer.secret() });
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(JSON.parse(line)) });
   app = await buildApp({ config, pool: db.pool, clock: { now: () => new Date() }, logger });
   // "localhost" makes Fastify bind every address the name resolves to, so the SDK's lookup reaches us.
@@ -45,7 +46,7 @@ afterAll(async () => {
 });
 
 async function newMerchant(input: Partial<MerchantIn>): Promise<Merchant> {
-  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()], ...input }, new Date());
+  const { merchant } = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()], ...input }, new Date(), config);
   return merchant;
 }
 
@@ -68,11 +69,15 @@ function expectedToml(m: Merchant) {
   };
 }
 
-/** Writes a merchant as the store does, past the service's validation (which would refuse these values). */
-async function insertUnchecked({ accounts, ...fields }: MerchantFields): Promise<Merchant> {
+/**
+ * Writes a merchant as the store does, past the service's validation (which would refuse these values),
+ * its home domain verified outright: these tests are about what is served, not about the proof.
+ */
+async function insertUnchecked({ accounts, homeDomain, ...profile }: MerchantFields): Promise<Merchant> {
   const id = newId("mer");
-  await insertMerchant(db.pool, id, fields, new Date());
+  await insertMerchant(db.pool, id, profile, new Date());
   await setMerchantAccounts(db.pool, id, accounts, new Date());
+  if (homeDomain !== null) await setHomeDomain(db.pool, id, { name: homeDomain, token: "unchecked", verifiedAt: new Date() });
   return (await getMerchant(db.pool, id))!;
 }
 
@@ -116,6 +121,15 @@ describe("GET /.well-known/stellar.toml", () => {
     expect(unknownHost.statusCode).toBe(404);
     expect(unknownHost.json().error.code).toBe("resource_not_found");
     expect(unknownHost.headers["access-control-allow-origin"]).toBe("*");
+  });
+
+  it("serves a home domain by Host only once it is verified; merchant_id names the merchant either way", async () => {
+    const m = await newMerchant({ name: "Pending Shop" });
+    await setHomeDomain(db.pool, m.id, { name: "pending.example", token: "t", verifiedAt: null });
+    expect((await get("", { host: "pending.example" })).statusCode).toBe(404);
+    expect((await get(`?merchant_id=${m.id}`, { host: "pending.example" })).statusCode).toBe(200);
+    await setHomeDomain(db.pool, m.id, { name: "pending.example", token: "t", verifiedAt: new Date() });
+    expect(parse((await get("", { host: "pending.example" })).body)).toMatchObject({ DOCUMENTATION: { ORG_NAME: "Pending Shop" } });
   });
 
   it("answers 400 to a malformed merchant_id and 404 to an unknown one, as JSON errors", async () => {

@@ -1,7 +1,7 @@
 import { badRequest } from "../http/errors.js";
 import { systemClock } from "../clock.js";
 import { apiKeyOut, createMerchant, merchantOut } from "../merchants/service.js";
-import { listApiKeys, listMerchants } from "../merchants/store.js";
+import { listApiKeys, listMerchants, type Merchant } from "../merchants/store.js";
 import { assetLabel, type AssetIn } from "../stellar/assets.js";
 import { requiredString, stringList, stringValue, UsageError, type Command } from "./args.js";
 import { withDatabase } from "./database.js";
@@ -17,6 +17,18 @@ function assetArg(text: string, index: number): AssetIn {
   return { code, issuer };
 }
 
+/** The home domain and its status; while it is pending, the TXT record that proves it. */
+function printHomeDomain(print: (line: string) => void, merchant: Merchant): void {
+  const { home_domain: domain, home_domain_verification: verification } = merchantOut(merchant);
+  if (!domain || !verification) return;
+  print(`  home domain  ${domain} (${verification.status})`);
+  if (verification.status === "pending") {
+    const { name, value } = verification.record;
+    print(`               serves stellar.toml once proven: create the TXT record ${name} "${value}",`);
+    print("               then call POST /v1/merchant/home_domain/verify with the merchant's API key");
+  }
+}
+
 export const merchantsCreate: Command = {
   name: "merchants create",
   summary: "Create a merchant and its first API key (the key is printed once).",
@@ -25,7 +37,8 @@ export const merchantsCreate: Command = {
     "  --name NAME              display name (required)",
     "  --email EMAIL            contact address (required)",
     "  --account G…             Stellar account receiving payments (required; repeat for several)",
-    "  --home-domain HOST       domain whose stellar.toml Lumenpay serves for this merchant",
+    "  --home-domain HOST       domain whose stellar.toml Lumenpay serves for this merchant: verified at once,",
+    "                           as you vouch for it (localhost in production stays pending); never this server's host",
     "  --asset XLM|CODE:ISSUER  accepted asset (repeat for several; default XLM)",
     '  --json                   print {"merchant": {…}, "api_key": "sk_…"}',
   ],
@@ -51,13 +64,13 @@ export const merchantsCreate: Command = {
         accounts,
         ...(homeDomain === undefined ? {} : { home_domain: homeDomain }),
         ...(assets.length === 0 ? {} : { accepted_assets: assets.map(assetArg) }),
-      }, systemClock.now()),
+      }, systemClock.now(), ctx.config),
     );
     if (ctx.values.json) return ctx.print(JSON.stringify({ merchant: merchantOut(merchant), api_key: secret }));
     ctx.print(`Created merchant ${merchant.id} (${merchant.name} <${merchant.email}>)`);
     ctx.print(`  accounts     ${merchant.accounts.join(", ")}`);
     ctx.print(`  assets       ${merchant.acceptedAssets.map(assetLabel).join(", ")}`);
-    if (merchant.homeDomain) ctx.print(`  home domain  ${merchant.homeDomain}`);
+    printHomeDomain(ctx.print, merchant);
     printSecret(ctx.print, secret);
   },
 };
@@ -84,7 +97,7 @@ export const merchantsList: Command = {
       ctx.print(`${merchant.id}  ${merchant.name} <${merchant.email}>`);
       ctx.print(`  accounts     ${merchant.accounts.join(", ")}`);
       ctx.print(`  assets       ${merchant.acceptedAssets.map(assetLabel).join(", ")}`);
-      if (merchant.homeDomain) ctx.print(`  home domain  ${merchant.homeDomain}`);
+      printHomeDomain(ctx.print, merchant);
       keys.forEach((key, i) => ctx.print(`  ${i === 0 ? "api keys" : "        "}     ${key.id}  ${key.prefix}…  ${keyStatus(key, now)}`));
       ctx.print("");
     }

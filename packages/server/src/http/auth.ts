@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
 import { hashApiKey } from "../merchants/service.js";
@@ -12,7 +12,7 @@ declare module "fastify" {
   }
 }
 
-/** Fixed one-minute windows per API key, in memory: a per-process guard against runaway clients. */
+/** Fixed one-minute windows per key, in this process's memory. */
 export class RateLimiter {
   private windows = new Map<string, { start: number; count: number }>();
   constructor(
@@ -20,19 +20,46 @@ export class RateLimiter {
     private readonly clock: Clock,
   ) {}
 
-  /** Returns seconds to wait when over the limit, or 0 when the request may proceed. */
+  /** Counts one use of `key`; returns seconds to wait when that is over the limit, or 0 when it may proceed. */
   take(key: string): number {
+    const window = this.current(key);
+    window.count += 1;
+    return this.wait(window);
+  }
+
+  /** Seconds to wait when `key` has used up its window, without counting a use; 0 otherwise. */
+  exhausted(key: string): number {
+    const window = this.current(key);
+    return window.count >= this.limit ? this.wait({ ...window, count: window.count + 1 }) : 0;
+  }
+
+  private current(key: string): { start: number; count: number } {
     const now = this.clock.now().getTime();
     const start = now - (now % 60_000);
-    const window = this.windows.get(key);
+    let window = this.windows.get(key);
     if (!window || window.start !== start) {
       if (this.windows.size > 100_000) this.windows.clear();
-      this.windows.set(key, { start, count: 1 });
-      return 0;
+      window = { start, count: 0 };
+      this.windows.set(key, window);
     }
-    window.count += 1;
-    return window.count > this.limit ? Math.ceil((start + 60_000 - now) / 1000) : 0;
+    return window;
   }
+
+  private wait(window: { start: number; count: number }): number {
+    return window.count > this.limit ? Math.max(1, Math.ceil((window.start + 60_000 - this.clock.now().getTime()) / 1000)) : 0;
+  }
+}
+
+/** 429 `rate_limited` with Retry-After, for a client that must wait `waitSeconds`. */
+export function tooManyRequests(reply: FastifyReply, waitSeconds: number, what: string): HttpError {
+  reply.header("retry-after", String(waitSeconds));
+  return new HttpError(429, "rate_limited", `Too many ${what}; retry in ${waitSeconds} s.`);
+}
+
+/** Counts a use of `key` on `limiter`; throws `tooManyRequests` over the limit. */
+export function enforceLimit(limiter: RateLimiter, key: string, reply: FastifyReply, what: string): void {
+  const wait = limiter.take(key);
+  if (wait > 0) throw tooManyRequests(reply, wait, what);
 }
 
 function bearer(request: FastifyRequest): string {
@@ -43,21 +70,60 @@ function bearer(request: FastifyRequest): string {
   return match[1];
 }
 
-/** Adds the API-key check to every route of `app`'s context; register it inside an encapsulated plugin. */
-export function requireApiKey(app: FastifyInstance, deps: { pool: Pool; clock: Clock; rateLimitPerMinute: number }): void {
-  const limiter = new RateLimiter(deps.rateLimitPerMinute, deps.clock);
+/** The request's API key as its stored hash; a 401 when there is none or it cannot be one. */
+function keyHash(request: FastifyRequest): Buffer {
+  const secret = bearer(request);
+  if (!secret.startsWith("sk_")) throw new HttpError(401, "invalid_api_key", "API keys start with sk_.");
+  return hashApiKey(secret);
+}
+
+/** Keys seen valid in the last minutes, by hash: they pass an address that invalid keys have blocked. */
+class RecentlyValidKeys {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly clock: Clock) {}
+  add(hash: Buffer): void {
+    if (this.seen.size > 10_000) this.seen.clear();
+    this.seen.set(hash.toString("hex"), this.clock.now().getTime());
+  }
+  has(hash: Buffer): boolean {
+    const at = this.seen.get(hash.toString("hex"));
+    return at !== undefined && this.clock.now().getTime() - at < 5 * 60_000;
+  }
+}
+
+/**
+ * Adds the API-key check to every route of `app`'s context; register it inside an encapsulated plugin.
+ * Two limits: requests per key per minute, counted in PostgreSQL with the key lookup so that it holds
+ * across instances; and requests with a missing or invalid key per client address, counted in memory
+ * (each costs a lookup) so that guessing keys stops before it reaches the database.
+ */
+export function requireApiKey(
+  app: FastifyInstance,
+  deps: { pool: Pool; clock: Clock; rateLimitPerMinute: number; invalidKeyLimitPerMinute: number },
+): void {
+  const refused = new RateLimiter(deps.invalidKeyLimitPerMinute, deps.clock);
+  const valid = new RecentlyValidKeys(deps.clock);
   app.decorateRequest("merchant", null as unknown as Merchant);
   app.addHook("preHandler", async (request, reply) => {
-    const secret = bearer(request);
-    if (!secret.startsWith("sk_")) throw new HttpError(401, "invalid_api_key", "API keys start with sk_.");
+    let hash: Buffer;
+    try {
+      hash = keyHash(request);
+    } catch (error) {
+      refused.take(request.ip);
+      throw error;
+    }
+    const blocked = valid.has(hash) ? 0 : refused.exhausted(request.ip);
+    if (blocked > 0) throw tooManyRequests(reply, blocked, "requests without a valid API key from this address");
     const now = deps.clock.now();
-    const found = await findMerchantByApiKey(deps.pool, hashApiKey(secret), now);
-    if (!found) throw new HttpError(401, "invalid_api_key", "This API key is not valid, has expired or was revoked.");
+    const found = await findMerchantByApiKey(deps.pool, hash, now);
+    if (!found) {
+      refused.take(request.ip);
+      throw new HttpError(401, "invalid_api_key", "This API key is not valid, has expired or was revoked.");
+    }
+    valid.add(hash);
     const { key } = found;
-    const wait = limiter.take(key.id);
-    if (wait > 0) {
-      reply.header("retry-after", String(wait));
-      throw new HttpError(429, "rate_limited", `Too many requests; retry in ${wait} s.`);
+    if (found.windowRequests > deps.rateLimitPerMinute) {
+      throw tooManyRequests(reply, Math.max(1, Math.ceil((found.windowEndsAt.getTime() - now.getTime()) / 1000)), "requests");
     }
     // Recorded at minute granularity: a write on every request would contend on one row.
     if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > 60_000) await touchApiKey(deps.pool, key.id, now);

@@ -5,8 +5,17 @@ import { transaction } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
 import { newId, randomToken } from "../ids.js";
 import { assetLabel, assetOut, parseAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
+import {
+  homeDomainVerificationOut,
+  nextHomeDomain,
+  pendingHomeDomain,
+  refusingTakenHomeDomain,
+  saveHomeDomain,
+  type HomeDomainRules,
+  type HomeDomainVerificationOut,
+} from "./home-domain.js";
 import * as store from "./store.js";
-import { ORG_FIELDS, type ApiKey, type Merchant, type MerchantFields, type Org } from "./store.js";
+import { ORG_FIELDS, type ApiKey, type Merchant, type MerchantProfile, type Org } from "./store.js";
 
 /** Merchant fields as the API and the CLI accept them. */
 export interface MerchantIn {
@@ -26,6 +35,8 @@ export interface MerchantOut {
   email: string;
   accounts: string[];
   home_domain: string | null;
+  /** null without a home_domain; the domain serves stellar.toml only once `status` is verified. */
+  home_domain_verification: HomeDomainVerificationOut | null;
   org: Org;
   accepted_assets: AssetOut[];
   created_at: string;
@@ -39,7 +50,8 @@ export function merchantOut(m: Merchant): MerchantOut {
     name: m.name,
     email: m.email,
     accounts: m.accounts,
-    home_domain: m.homeDomain,
+    home_domain: m.homeDomain?.name ?? null,
+    home_domain_verification: homeDomainVerificationOut(m.homeDomain),
     org: m.org,
     accepted_assets: m.acceptedAssets.map(assetOut),
     created_at: m.createdAt.toISOString(),
@@ -62,6 +74,9 @@ function hasControlCharacters(value: string): boolean {
   }
   return false;
 }
+
+/** Merchant fields, validated; `homeDomain` is the domain asked for, not yet a claim. */
+export type MerchantFields = MerchantProfile & { accounts: string[]; homeDomain: string | null };
 
 /** Checks every field and normalises it; throws an HttpError naming the first bad field. */
 export function validateMerchant(input: MerchantIn): MerchantFields {
@@ -129,10 +144,6 @@ async function issueApiKey(db: Db, merchantId: string, expiresAt: Date | null): 
   return { key, secret };
 }
 
-function homeDomainTaken(error: unknown): boolean {
-  return (error as { code?: string; constraint?: string }).code === "23505" && (error as { constraint?: string }).constraint === "merchants_home_domain_key";
-}
-
 /** 409 for an account another merchant owns: payments to it could not be told apart. */
 export function accountInUse(account: string, param: string): HttpError {
   return new HttpError(409, "account_in_use", `${account} is attached to another merchant; an account can belong to one merchant only.`, param);
@@ -144,25 +155,23 @@ export async function attachAccounts(tx: Db, merchantId: string, accounts: strin
   if (taken.length > 0) throw accountInUse(taken[0]!, `accounts.${accounts.indexOf(taken[0]!)}`);
 }
 
-/** Runs `write` in a transaction, turning a taken home domain into its 409. */
-async function writeMerchant<T>(pool: Pool, write: (tx: Db) => Promise<T>): Promise<T> {
-  try {
-    return await transaction(pool, write);
-  } catch (error) {
-    if (homeDomainTaken(error)) throw new HttpError(409, "home_domain_taken", "Another merchant already uses this home_domain.", "home_domain");
-    throw error;
-  }
-}
+/** Runs `write` in a transaction, turning a home domain verified by another merchant meanwhile into its 409. */
+const writeMerchant = <T>(pool: Pool, write: (tx: Db) => Promise<T>): Promise<T> => refusingTakenHomeDomain(() => transaction(pool, write));
 
 /**
  * Creates a merchant with its accounts and first API key; the key's secret is returned once and never
- * stored. Used by the operator's CLI, which attaches accounts without proof of control.
+ * stored. Used by the operator's CLI, which attaches accounts without proof of control. Its home domain is
+ * the operator's word too, verified at once, given the platform's `homeDomainRules` (the CLI passes its
+ * configuration: this server's own host is refused, localhost is proven only outside production); without
+ * them it is left pending, as one set through the API.
  */
-export async function createMerchant(pool: Pool, input: MerchantIn, now: Date) {
-  const { accounts, ...fields } = validateMerchant(input);
+export async function createMerchant(pool: Pool, input: MerchantIn, now: Date, homeDomainRules?: HomeDomainRules) {
+  const { accounts, homeDomain, ...profile } = validateMerchant(input);
+  const claim = homeDomainRules ? nextHomeDomain(null, homeDomain, { rules: homeDomainRules, byOperator: true, now }) : pendingHomeDomain(homeDomain);
   return writeMerchant(pool, async (tx) => {
     const id = newId("mer");
-    await store.insertMerchant(tx, id, fields, now);
+    await store.insertMerchant(tx, id, profile, now);
+    if (claim) await saveHomeDomain(tx, id, claim);
     await attachAccounts(tx, id, accounts, now);
     const { key, secret } = await issueApiKey(tx, id, null);
     return { merchant: (await store.getMerchant(tx, id))!, key, secret };
@@ -171,16 +180,17 @@ export async function createMerchant(pool: Pool, input: MerchantIn, now: Date) {
 
 /**
  * Applies a PATCH: only the fields given change. Accounts removed must have no open payment (they would
- * never be confirmed); accounts added need proof of control when `requireAccountProof` is set.
+ * never be confirmed); accounts added need proof of control when `requireAccountProof` is set. A new
+ * home domain starts pending (see home-domain.ts).
  */
 export async function patchMerchant(
   pool: Pool,
   merchant: Merchant,
   patch: MerchantPatch,
-  { requireAccountProof, now }: { requireAccountProof: boolean; now: Date },
+  { requireAccountProof, homeDomainRules, now }: { requireAccountProof: boolean; homeDomainRules: HomeDomainRules; now: Date },
 ): Promise<Merchant> {
   const current = merchantOut(merchant);
-  const { accounts, ...fields } = validateMerchant({
+  const { accounts, homeDomain, ...profile } = validateMerchant({
     name: patch.name ?? current.name,
     email: patch.email ?? current.email,
     accounts: patch.accounts ?? current.accounts,
@@ -188,6 +198,7 @@ export async function patchMerchant(
     org: patch.org ?? current.org,
     accepted_assets: patch.accepted_assets ?? current.accepted_assets,
   });
+  const claim = nextHomeDomain(merchant.homeDomain, homeDomain, { rules: homeDomainRules, byOperator: false, now });
   const added = accounts.filter((a) => !merchant.accounts.includes(a));
   if (requireAccountProof && added.length > 0) {
     throw new HttpError(
@@ -203,7 +214,8 @@ export async function patchMerchant(
     if (busy !== undefined) {
       throw new HttpError(409, "account_has_open_payments", `${busy} still has pending or partially paid payments; cancel them or let them expire first.`, "accounts");
     }
-    await store.updateMerchant(tx, merchant.id, fields, now);
+    await store.updateMerchant(tx, merchant.id, profile, now);
+    if (claim !== merchant.homeDomain) await saveHomeDomain(tx, merchant.id, claim);
     await attachAccounts(tx, merchant.id, accounts, now);
     return (await store.getMerchant(tx, merchant.id))!;
   });

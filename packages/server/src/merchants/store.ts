@@ -19,13 +19,22 @@ export const ORG_FIELDS = [
 export type OrgField = (typeof ORG_FIELDS)[number];
 export type Org = Partial<Record<OrgField, string>>;
 
+/** A merchant's claim on a home domain: its stellar.toml is served there only once `verifiedAt` is set. */
+export interface HomeDomain {
+  /** Lower-case host name with an optional port, as requests name it in their Host header. */
+  name: string;
+  /** Random, per merchant and domain: the value of the TXT record that proves control. */
+  token: string;
+  verifiedAt: Date | null;
+}
+
 export interface Merchant {
   id: string;
   name: string;
   email: string;
   /** G… accounts in the merchant's order; each belongs to this merchant alone (merchant_accounts). */
   accounts: string[];
-  homeDomain: string | null;
+  homeDomain: HomeDomain | null;
   org: Org;
   acceptedAssets: Asset[];
   createdAt: Date;
@@ -38,6 +47,8 @@ interface MerchantRow {
   email: string;
   accounts: string[];
   home_domain: string | null;
+  home_domain_token: string | null;
+  home_domain_verified_at: Date | null;
   org: Org;
   accepted_assets: Asset[];
   created_at: Date;
@@ -49,14 +60,15 @@ const toMerchant = (r: MerchantRow): Merchant => ({
   name: r.name,
   email: r.email,
   accounts: r.accounts,
-  homeDomain: r.home_domain,
+  homeDomain: r.home_domain === null ? null : { name: r.home_domain, token: r.home_domain_token!, verifiedAt: r.home_domain_verified_at },
   org: r.org,
   acceptedAssets: r.accepted_assets,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
 
-export type MerchantFields = Omit<Merchant, "id" | "createdAt" | "updatedAt">;
+/** The fields of the merchants row that `insertMerchant` and `updateMerchant` write. */
+export type MerchantProfile = Pick<Merchant, "name" | "email" | "org" | "acceptedAssets">;
 
 /** A merchant row `m` with its accounts in order. */
 const MERCHANT_COLUMNS = `m.*, array(select a.account from merchant_accounts a where a.merchant_id = m.id order by a.position, a.account) as accounts`;
@@ -132,11 +144,14 @@ export async function accountWithOpenPayments(db: Db, merchantId: string, accoun
   return rows[0]?.destination;
 }
 
-/** Inserts the merchant row alone; its accounts follow with `setMerchantAccounts` in the same transaction. */
-export async function insertMerchant(db: Db, id: string, m: Omit<MerchantFields, "accounts">, now: Date): Promise<void> {
+/**
+ * Inserts the merchant row alone; its accounts follow with `setMerchantAccounts` and its home domain
+ * with `setHomeDomain`, in the same transaction.
+ */
+export async function insertMerchant(db: Db, id: string, m: MerchantProfile, now: Date): Promise<void> {
   await db.query(
-    `insert into merchants (id, name, email, home_domain, org, accepted_assets, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)`,
-    [id, m.name, m.email, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets), now],
+    `insert into merchants (id, name, email, org, accepted_assets, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6)`,
+    [id, m.name, m.email, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets), now],
   );
 }
 
@@ -145,9 +160,33 @@ export async function getMerchant(db: Db, id: string): Promise<Merchant | undefi
   return rows[0] && toMerchant(rows[0]);
 }
 
-export async function getMerchantByHomeDomain(db: Db, homeDomain: string): Promise<Merchant | undefined> {
-  const { rows } = await db.query<MerchantRow>(`select ${MERCHANT_COLUMNS} from merchants m where home_domain = $1`, [homeDomain]);
+/** The merchant that has proven control of `homeDomain`; pending claims do not count. */
+export async function getMerchantByVerifiedHomeDomain(db: Db, homeDomain: string): Promise<Merchant | undefined> {
+  const { rows } = await db.query<MerchantRow>(
+    `select ${MERCHANT_COLUMNS} from merchants m where home_domain = $1 and home_domain_verified_at is not null`,
+    [homeDomain],
+  );
   return rows[0] && toMerchant(rows[0]);
+}
+
+/** Replaces the merchant's home-domain claim (null: none). */
+export async function setHomeDomain(db: Db, id: string, claim: HomeDomain | null): Promise<void> {
+  await db.query("update merchants set home_domain = $2, home_domain_token = $3, home_domain_verified_at = $4 where id = $1", [
+    id,
+    claim?.name ?? null,
+    claim?.token ?? null,
+    claim?.verifiedAt ?? null,
+  ]);
+}
+
+/** Marks `claim` verified if it is still the merchant's pending claim; false when it changed meanwhile. */
+export async function markHomeDomainVerified(db: Db, id: string, claim: HomeDomain, now: Date): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update merchants set home_domain_verified_at = $4, updated_at = $4
+     where id = $1 and home_domain = $2 and home_domain_token = $3 and home_domain_verified_at is null`,
+    [id, claim.name, claim.token, now],
+  );
+  return rowCount === 1;
 }
 
 export async function listMerchants(db: Db): Promise<Merchant[]> {
@@ -155,12 +194,19 @@ export async function listMerchants(db: Db): Promise<Merchant[]> {
   return rows.map(toMerchant);
 }
 
-/** Updates the merchant row; accounts change with `setMerchantAccounts` in the same transaction. */
-export async function updateMerchant(db: Db, id: string, m: Omit<MerchantFields, "accounts">, now: Date): Promise<void> {
-  await db.query(
-    `update merchants set name = $2, email = $3, home_domain = $4, org = $5, accepted_assets = $6, updated_at = $7 where id = $1`,
-    [id, m.name, m.email, m.homeDomain, JSON.stringify(m.org), JSON.stringify(m.acceptedAssets), now],
-  );
+/**
+ * Updates the merchant row; accounts change with `setMerchantAccounts` in the same transaction. The home
+ * domain changes only through `setHomeDomain`, so a profile update never undoes a verification made meanwhile.
+ */
+export async function updateMerchant(db: Db, id: string, m: MerchantProfile, now: Date): Promise<void> {
+  await db.query(`update merchants set name = $2, email = $3, org = $4, accepted_assets = $5, updated_at = $6 where id = $1`, [
+    id,
+    m.name,
+    m.email,
+    JSON.stringify(m.org),
+    JSON.stringify(m.acceptedAssets),
+    now,
+  ]);
 }
 
 export interface ApiKey {
@@ -206,17 +252,37 @@ export async function insertApiKey(
 }
 
 /** The usable key with this hash and its merchant, in one round trip (every API request asks this). */
-export async function findMerchantByApiKey(db: Db, hash: Buffer, now: Date): Promise<{ key: ApiKey; merchant: Merchant } | undefined> {
-  const { rows } = await db.query<MerchantRow & { key_id: string; key_prefix: string; key_created_at: Date; key_expires_at: Date | null; key_last_used_at: Date | null }>(
-    `select ${MERCHANT_COLUMNS}, k.id as key_id, k.prefix as key_prefix, k.created_at as key_created_at,
-            k.expires_at as key_expires_at, k.last_used_at as key_last_used_at
-     from api_keys k join merchants m on m.id = k.merchant_id
-     where k.hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)`,
-    [hash, now],
+/**
+ * The usable key with this hash and its merchant, counting the request in the key's current one-minute
+ * window (`windowRequests`, shared by every instance): one round trip, as every API request asks it.
+ */
+export async function findMerchantByApiKey(
+  db: Db,
+  hash: Buffer,
+  now: Date,
+): Promise<{ key: ApiKey; merchant: Merchant; windowRequests: number; windowEndsAt: Date } | undefined> {
+  const windowStart = new Date(now.getTime() - (now.getTime() % 60_000));
+  const { rows } = await db.query<
+    MerchantRow & { key_id: string; key_prefix: string; key_created_at: Date; key_expires_at: Date | null; key_last_used_at: Date | null; window_requests: number }
+  >(
+    `with found as (
+       select ${MERCHANT_COLUMNS}, k.id as key_id, k.prefix as key_prefix, k.created_at as key_created_at,
+              k.expires_at as key_expires_at, k.last_used_at as key_last_used_at
+       from api_keys k join merchants m on m.id = k.merchant_id
+       where k.hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)
+     ), counted as (
+       insert into api_key_usage (key_id, window_start, requests) select key_id, $3, 1 from found
+       on conflict (key_id, window_start) do update set requests = api_key_usage.requests + 1
+       returning requests
+     )
+     select found.*, (select requests from counted) as window_requests from found`,
+    [hash, now, windowStart],
   );
   const r = rows[0];
   if (!r) return undefined;
   return {
+    windowRequests: r.window_requests,
+    windowEndsAt: new Date(windowStart.getTime() + 60_000),
     merchant: toMerchant(r),
     key: {
       id: r.key_id,
@@ -228,6 +294,12 @@ export async function findMerchantByApiKey(db: Db, hash: Buffer, now: Date): Pro
       lastUsedAt: r.key_last_used_at,
     },
   };
+}
+
+/** Forgets the request counts of windows that ended before `before`. */
+export async function purgeApiKeyUsage(db: Db, before: Date): Promise<number> {
+  const { rowCount } = await db.query("delete from api_key_usage where window_start < $1", [new Date(before.getTime() - 60_000)]);
+  return rowCount ?? 0;
 }
 
 export async function touchApiKey(db: Db, id: string, now: Date): Promise<void> {

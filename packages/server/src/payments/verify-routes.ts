@@ -2,7 +2,7 @@ import { Horizon, NotFoundError } from "@stellar/stellar-sdk";
 import type { FastifyPluginAsync } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { transaction } from "../db/pool.js";
-import { RateLimiter } from "../http/auth.js";
+import { enforceLimit, RateLimiter } from "../http/auth.js";
 import { idParams } from "../http/inputs.js";
 import { HttpError } from "../http/errors.js";
 import { getPayment, paymentOut, type PaymentOut } from "./service.js";
@@ -95,11 +95,7 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
       },
     },
     async (request, reply): Promise<PaymentOut> => {
-      const wait = limiter.take(request.merchant.id);
-      if (wait > 0) {
-        reply.header("retry-after", String(wait));
-        throw new HttpError(429, "rate_limited", `Too many verifications; retry in ${wait} s.`);
-      }
+      enforceLimit(limiter, request.merchant.id, reply, "verifications");
       const payment = await getPayment(pool, request.merchant.id, request.params.id);
       const hash = request.body.transaction_hash?.toLowerCase();
       const records = hash ? await transactionOperations(horizon, hash) : await recentPayments(horizon, payment.destination);

@@ -6,7 +6,8 @@ import { parse, stringify } from "smol-toml";
 import type { Config } from "../config.js";
 import { HttpError, notFound } from "../http/errors.js";
 import { idPattern } from "../ids.js";
-import { getMerchant, getMerchantByHomeDomain, ORG_FIELDS, type Merchant } from "../merchants/store.js";
+import { mayServeHost } from "../merchants/home-domain.js";
+import { getMerchant, getMerchantByVerifiedHomeDomain, ORG_FIELDS, type Merchant } from "../merchants/store.js";
 import type { RouteDeps } from "../routes.js";
 
 /** The SEP-1 version the served files follow (its `VERSION` field). */
@@ -115,6 +116,13 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
   };
   const rendered = new RenderedCache();
 
+  /** The merchant that proved control of `host`; pending claims are never served. */
+  const merchantForHost = async (host: string): Promise<Merchant | undefined> => {
+    // home_domain is stored lower-cased; host names are case-insensitive.
+    const domain = host.toLowerCase();
+    return mayServeHost(domain, config) ? getMerchantByVerifiedHomeDomain(pool, domain) : undefined;
+  };
+
   app.get<{ Querystring: Sep1Query }>(
     "/.well-known/stellar.toml",
     {
@@ -122,12 +130,12 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
         tags: ["sep1"],
         summary: "A merchant's SEP-1 stellar.toml",
         description:
-          "Selected by the Host header (the merchant's `home_domain`), or by `merchant_id` when given. " +
+          "Selected by the Host header (the merchant's `home_domain`, once verified), or by `merchant_id` when given. " +
           "Honours `If-None-Match` with 304.",
         security: [],
         querystring: {
           type: "object",
-          properties: { merchant_id: { type: "string", pattern: idPattern("mer"), description: "Overrides the Host header." } },
+          properties: { merchant_id: { type: "string", pattern: idPattern("mer"), maxLength: 26, description: "Overrides the Host header." } },
         },
         response: {
           200: { description: "The stellar.toml (TOML)", content: { "text/plain": { schema: { type: "string" } } } },
@@ -140,10 +148,7 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
     },
     async (request, reply) => {
       const { merchant_id: merchantId } = request.query;
-      // home_domain is stored lower-cased; host names are case-insensitive.
-      const merchant = merchantId
-        ? await getMerchant(pool, merchantId)
-        : await getMerchantByHomeDomain(pool, request.host.toLowerCase());
+      const merchant = merchantId ? await getMerchant(pool, merchantId) : await merchantForHost(request.host);
       if (!merchant) throw notFound("merchant");
 
       const { body, etag } = rendered.get(merchant) ?? rendered.set(merchant, render(merchant, request.log));

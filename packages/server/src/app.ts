@@ -38,6 +38,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A malformed percent-encoding in the URL answers in the API's error shape, not Fastify's.
     // A request Node's HTTP parser refuses (e.g. a GET with a body it cannot frame) still answers in the API's shape.
     clientErrorHandler: (error, socket) => {
+      // Bytes after a response on a closing connection (an unread body) are no new request to answer;
+      // Node marks the response in progress on the socket, as its own default handler checks.
+      if ((socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) return socket.destroy();
       const body = JSON.stringify({ error: { code: "invalid_request", message: "The HTTP request is malformed." } } satisfies ErrorBody);
       const status = (error as { code?: string }).code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

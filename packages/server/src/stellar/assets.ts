@@ -20,7 +20,7 @@ export const assetSchema = {
       required: ["code", "issuer"],
       properties: {
         code: { type: "string", maxLength: 12, description: "Asset code, 1–12 letters or digits." },
-        issuer: { type: "string", maxLength: 56, description: "Issuing account (G…)." },
+        issuer: { type: "string", maxLength: 56, description: "Issuing account (G…).", example: "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN" },
       },
     },
   ],

@@ -25,6 +25,8 @@ export type JsonSchema = {
   maxItems?: number;
   pattern?: string;
   format?: string;
+  example?: unknown;
+  examples?: unknown[];
 };
 
 const base64url = (text: string) => Buffer.from(text).toString("base64url");
@@ -96,21 +98,25 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Hostile text for a query string or a path segment. */
 export const hostileText: fc.Arbitrary<string> = fc.oneof(texts, numberTexts, dateTexts, strKeys, forgedIds, forgedCursors);
 
+/** How often, against 100, a value is hostile rather than what the schema asks for. */
+export type Hostility = number;
+
 /** A value that follows `schema` (resolving `$ref` through `resolve`), with hostile values mixed in at every level. */
-export function fromSchema(schema: JsonSchema, resolve: (ref: string) => JsonSchema, depth = 0): fc.Arbitrary<unknown> {
+export function fromSchema(schema: JsonSchema, resolve: (ref: string) => JsonSchema, hostility: Hostility, depth = 0): fc.Arbitrary<unknown> {
   const s = schema.$ref ? resolve(schema.$ref) : schema;
-  const valid = validFromSchema(s, resolve, depth);
-  return fc.oneof({ arbitrary: valid, weight: 4 }, { arbitrary: hostileValue, weight: 1 });
+  const valid = validFromSchema(s, resolve, hostility, depth);
+  return hostility === 0 ? valid : fc.oneof({ arbitrary: valid, weight: 100 - hostility }, { arbitrary: hostileValue, weight: hostility });
 }
 
-function validFromSchema(s: JsonSchema, resolve: (ref: string) => JsonSchema, depth: number): fc.Arbitrary<unknown> {
+function validFromSchema(s: JsonSchema, resolve: (ref: string) => JsonSchema, hostility: Hostility, depth: number): fc.Arbitrary<unknown> {
   if (s.enum) return fc.constantFrom(...s.enum);
   if (s.const !== undefined) return fc.constant(s.const);
   const branches = s.oneOf ?? s.anyOf;
-  if (branches) return fc.oneof(...branches.map((b) => fromSchema(b, resolve, depth + 1)));
+  if (branches) return fc.oneof(...branches.map((b) => fromSchema(b, resolve, hostility, depth + 1)));
   const type = [s.type ?? "object"].flat().find((t) => t !== "null") ?? "null";
   switch (type) {
     case "string":
+      if (s.examples ?? s.example !== undefined) return fc.constantFrom(...(s.examples ?? [s.example]));
       return s.pattern ? fc.oneof(fc.stringMatching(new RegExp(s.pattern)), fc.string({ maxLength: s.maxLength ?? 40 })) : fc.string({ maxLength: Math.min(s.maxLength ?? 40, 200) });
     case "integer":
       return fc.integer({ min: s.minimum ?? -1_000, max: s.maximum ?? 1_000_000 });
@@ -119,13 +125,20 @@ function validFromSchema(s: JsonSchema, resolve: (ref: string) => JsonSchema, de
     case "boolean":
       return fc.boolean();
     case "array":
-      return fc.array(s.items ? fromSchema(s.items, resolve, depth + 1) : fc.jsonValue(), { maxLength: Math.min(s.maxItems ?? 5, 5) });
+      return fc.array(s.items ? fromSchema(s.items, resolve, hostility, depth + 1) : fc.jsonValue(), { maxLength: Math.min(s.maxItems ?? 5, 5) });
     case "object": {
       if (depth > 4) return fc.constant({});
       const properties = Object.entries(s.properties ?? {});
-      const known = fc.record(Object.fromEntries(properties.map(([name, p]) => [name, fromSchema(p, resolve, depth + 1)])), {
-        requiredKeys: (s.required ?? []).filter((r) => s.properties?.[r]),
-      });
+      const required = new Set(s.required ?? []);
+      // Well-formed requests carry few optional fields, so that most of them are valid as a whole.
+      const optionalFreq = hostility === 0 ? 3 : 1;
+      const known = fc
+        .tuple(...properties.map(([name, p]) => {
+          const value = fromSchema(p, resolve, hostility, depth + 1).map((v) => [name, v] as const);
+          return required.has(name) ? value : fc.option(value, { freq: optionalFreq });
+        }))
+        .map((entries) => Object.fromEntries(entries.filter((e) => e !== null)));
+      if (hostility === 0) return known;
       const extra = fc.dictionary(fc.string({ maxLength: 10 }), hostileValue, { maxKeys: 2 });
       return fc.tuple(known, fc.option(extra, { freq: 5 })).map(([k, e]) => ({ ...(e ?? {}), ...k }));
     }

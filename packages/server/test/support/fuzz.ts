@@ -1,7 +1,7 @@
 import http from "node:http";
 import fc from "fast-check";
 import type pg from "pg";
-import { fromSchema, hostileText, hostileValue, type JsonSchema } from "./fuzz-inputs.js";
+import { fromSchema, hostileText, hostileValue, type Hostility, type JsonSchema } from "./fuzz-inputs.js";
 
 /**
  * The API fuzzer: requests generated from the OpenAPI document (so a new route is fuzzed without new
@@ -67,6 +67,13 @@ function idValue(a: Tenant, b: Tenant): fc.Arbitrary<string> {
   );
 }
 
+/** One of B's ids of the kind the parameter takes (its pattern names the prefix). */
+function ownId(b: Tenant, schema: JsonSchema): fc.Arbitrary<string> {
+  const all = Object.values(b.ids).flat();
+  const fitting = schema.pattern ? all.filter((id) => new RegExp(schema.pattern!).test(id)) : all;
+  return fc.constantFrom(...(fitting.length > 0 ? fitting : all)).map(encodeURIComponent);
+}
+
 /** A raw body: the JSON of a value, or bytes no JSON parser should accept. */
 function rawBody(value: fc.Arbitrary<unknown>): fc.Arbitrary<Buffer> {
   return fc.oneof(
@@ -89,57 +96,66 @@ function rawBody(value: fc.Arbitrary<unknown>): fc.Arbitrary<Buffer> {
   );
 }
 
-const contentTypes = fc.oneof(
-  { arbitrary: fc.constant("application/json"), weight: 12 },
-  {
-    arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "application/JSON", "", "application/json, text/plain"),
-    weight: 1,
-  },
+const contentTypes = fc.constantFrom(
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/json; charset=latin1",
+  "application/JSON",
+  "",
+  "application/json, text/plain",
 );
 
-/** Requests for every operation of `doc`, authenticated as B (or not at all), aimed at A's and B's ids. */
+/**
+ * Requests for every operation of `doc`, authenticated as B (or not at all), aimed at A's and B's ids:
+ * half of them well-formed (to reach the handlers and their SQL), half hostile at every level.
+ */
 export function requestArbitrary(doc: OpenApi, a: Tenant, b: Tenant): fc.Arbitrary<FuzzRequest> {
+  return fc.oneof(...operations(doc).flatMap((op) => [operationRequests(doc, op, a, b, 0), operationRequests(doc, op, a, b, 20)]));
+}
+
+function operationRequests(doc: OpenApi, op: Operation, a: Tenant, b: Tenant, hostility: Hostility): fc.Arbitrary<FuzzRequest> {
   const resolve = (ref: string) => doc.components?.schemas?.[ref.split("/").pop()!] ?? {};
-  const auth = fc.oneof(
-    { arbitrary: fc.constant(`Bearer ${b.apiKey}`), weight: 12 },
-    { arbitrary: fc.constantFrom("", "Bearer", "Bearer sk_", "Basic Zm9vOmJhcg==", `Bearer ${b.apiKey}x`, `bearer  ${b.apiKey}`), weight: 1 },
+  const sometimes = <T>(usual: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) => (hostility === 0 ? usual : fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: odd, weight: 1 }));
+  const auth = sometimes(
+    fc.constant(`Bearer ${b.apiKey}`),
+    fc.constantFrom("", "Bearer", "Bearer sk_", "Basic Zm9vOmJhcg==", `Bearer ${b.apiKey}x`, `bearer  ${b.apiKey}`),
   );
-  return fc.oneof(
-    ...operations(doc).map((op) => {
-      const params = op.parameters.filter((p) => p.in === "path");
-      const query = op.parameters.filter((p) => p.in === "query");
-      const schemaValue = (p: { schema: JsonSchema }) =>
-        fc.oneof({ arbitrary: fromSchema(p.schema, resolve).map((v) => encoded(typeof v === "string" ? v : JSON.stringify(v) ?? "")), weight: 3 }, { arbitrary: urlPart, weight: 1 });
-      return fc
-        .record({
-          params: fc.tuple(...params.map(() => idValue(a, b))),
-          query: fc.tuple(...query.map((p) => fc.option(schemaValue(p), { freq: 2 }))),
-          extraQuery: fc.option(fc.tuple(fc.string({ maxLength: 8 }), urlPart), { freq: 8 }),
-          body: op.body ? fc.option(rawBody(fromSchema(op.body, resolve)), { freq: 10 }) : fc.option(rawBody(hostileValue), { freq: 2 }),
-          auth,
-          contentType: contentTypes,
-          idempotencyKey: fc.option(fc.oneof(fc.string({ maxLength: 20 }), fc.constant("k".repeat(300))), { freq: 4 }),
-        })
-        .map(({ params: values, query: queryValues, extraQuery, body, auth: authorization, contentType, idempotencyKey }) => {
-          let path = op.template;
-          params.forEach((p, i) => (path = path.replace(`{${p.name}}`, values[i]!)));
-          const pairs = query.flatMap((p, i) => (queryValues[i] === null ? [] : [`${p.name}=${queryValues[i]}`]));
-          if (extraQuery) pairs.push(`${encodeURIComponent(extraQuery[0])}=${extraQuery[1]}`);
-          const headers: Record<string, string> = {};
-          if (authorization) headers.authorization = authorization;
-          if (body) headers["content-type"] = contentType;
-          // Header values cannot carry every character; send what Node lets through.
-          if (idempotencyKey !== null && /^[\x20-\x7e]*$/.test(idempotencyKey)) headers["idempotency-key"] = idempotencyKey;
-          return {
-            method: op.method,
-            path: pairs.length > 0 ? `${path}?${pairs.join("&")}` : path,
-            headers,
-            ...(body ? { body } : {}),
-            operation: `${op.method} ${op.template}`,
-          };
-        });
-    }),
-  );
+  const params = op.parameters.filter((p) => p.in === "path");
+  const query = op.parameters.filter((p) => p.in === "query");
+  const schemaValue = (p: { schema: JsonSchema }) => {
+    const value = fromSchema(p.schema, resolve, hostility).map((v) => encoded(typeof v === "string" ? v : (JSON.stringify(v) ?? "")));
+    return hostility === 0 ? value : fc.oneof({ arbitrary: value, weight: 3 }, { arbitrary: urlPart, weight: 1 });
+  };
+  const body = op.body ? fromSchema(op.body, resolve, hostility) : hostileValue;
+  return fc
+    .record({
+      params: fc.tuple(...params.map((p) => (hostility === 0 ? ownId(b, p.schema) : idValue(a, b)))),
+      query: fc.tuple(...query.map((p) => fc.option(schemaValue(p), { freq: 2 }))),
+      extraQuery: hostility === 0 ? fc.constant(null) : fc.option(fc.tuple(fc.string({ maxLength: 8 }), urlPart), { freq: 8 }),
+      body: op.body ? (hostility === 0 ? body.map((v) => Buffer.from(JSON.stringify(v))) : fc.option(rawBody(body), { freq: 10 })) : hostility === 0 ? fc.constant(null) : fc.option(rawBody(body), { freq: 2 }),
+      auth,
+      contentType: sometimes(fc.constant("application/json"), contentTypes),
+      idempotencyKey: fc.option(fc.oneof(fc.string({ maxLength: 20 }), fc.constant("k".repeat(300))), { freq: 4 }),
+    })
+    .map(({ params: values, query: queryValues, extraQuery, body: rawBytes, auth: authorization, contentType, idempotencyKey }) => {
+      let path = op.template;
+      params.forEach((p, i) => (path = path.replace(`{${p.name}}`, values[i]!)));
+      const pairs = query.flatMap((p, i) => (queryValues[i] === null ? [] : [`${p.name}=${queryValues[i]}`]));
+      if (extraQuery) pairs.push(`${encodeURIComponent(extraQuery[0])}=${extraQuery[1]}`);
+      const headers: Record<string, string> = {};
+      if (authorization) headers.authorization = authorization;
+      if (rawBytes) headers["content-type"] = contentType;
+      // Header values cannot carry every character; send what Node lets through.
+      if (idempotencyKey !== null && /^[\x20-\x7e]*$/.test(idempotencyKey)) headers["idempotency-key"] = idempotencyKey;
+      return {
+        method: op.method,
+        path: pairs.length > 0 ? `${path}?${pairs.join("&")}` : path,
+        headers,
+        ...(rawBytes ? { body: rawBytes } : {}),
+        operation: `${op.method} ${op.template}`,
+      };
+    });
 }
 
 export interface FuzzResponse {
@@ -151,7 +167,15 @@ export interface FuzzResponse {
 export function send(origin: URL, req: FuzzRequest): Promise<FuzzResponse> {
   return new Promise((resolve, reject) => {
     const r = http.request(
-      { host: origin.hostname, port: origin.port, method: req.method, path: req.path, headers: { ...req.headers, connection: "close" }, agent: false },
+      {
+        host: origin.hostname,
+        port: origin.port,
+        method: req.method,
+        path: req.path,
+        // Node frames a GET's body only with a Content-Length it is given.
+        headers: { ...req.headers, connection: "close", ...(req.body ? { "content-length": String(req.body.length) } : {}) },
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

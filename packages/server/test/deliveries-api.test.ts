@@ -41,24 +41,35 @@ async function setStatus(deliveryId: string, status: string) {
   await t.db.pool.query("update webhook_deliveries set status = $2 where id = $1", [deliveryId, status]);
 }
 
-/** Logs a failed attempt the way a worker does: lease the row, then fail it (finally when `retryAt` is null). */
+/**
+ * Logs a failed attempt the way a worker does: lease the row, then fail it (finally when `retryAt`
+ * is null). Returns the delivery's new status.
+ */
 async function failAttempt(deliveryId: string, attempt: { startedAt: string; statusCode: number | null; errorClass: string; body: string | null }, retryAt: Date | null) {
-  await t.db.pool.query("update webhook_deliveries set locked_by = 'test-worker', attempts = attempts + 1 where id = $1", [deliveryId]);
-  const recorded = await failDelivery(t.db.pool, {
-    id: deliveryId,
-    workerId: "test-worker",
-    now: new Date(attempt.startedAt),
-    nextAttemptAt: retryAt,
-    attempt: {
-      attempt: (await row(deliveryId)).attempts,
-      startedAt: new Date(attempt.startedAt),
-      durationMs: 250,
-      statusCode: attempt.statusCode,
-      errorClass: attempt.errorClass,
-      responseBody: attempt.body,
-    },
-  });
-  expect(recorded).toBe(true);
+  const { rows } = await t.db.pool.query<{ attempts: number; endpoint_id: string }>(
+    "update webhook_deliveries set locked_by = 'test-worker', attempts = attempts + 1 where id = $1 returning attempts, endpoint_id",
+    [deliveryId],
+  );
+  const leased = rows[0]!;
+  const status = await transaction(t.db.pool, (tx) =>
+    failDelivery(tx, {
+      id: deliveryId,
+      endpointId: leased.endpoint_id,
+      workerId: "test-worker",
+      now: new Date(attempt.startedAt),
+      nextAttemptAt: retryAt,
+      attempt: {
+        attempt: leased.attempts,
+        startedAt: new Date(attempt.startedAt),
+        durationMs: 250,
+        statusCode: attempt.statusCode,
+        errorClass: attempt.errorClass,
+        responseBody: attempt.body,
+      },
+    }),
+  );
+  expect(status).toBeDefined();
+  return status;
 }
 
 async function row(deliveryId: string) {
@@ -222,6 +233,28 @@ describe("POST /v1/deliveries/:id/retry", () => {
   });
 });
 
+describe("a failed attempt recorded after its endpoint changed", () => {
+  it("parks the delivery when the endpoint was disabled during the attempt, and ends it when it was deleted", async () => {
+    const m = await setup();
+    const url = `/v1/webhook_endpoints/${m.endpointId}`;
+    const first = await emit(m.merchant.id, m.endpointId, "2026-03-06T12:00:00Z");
+    const second = await emit(m.merchant.id, m.endpointId, "2026-03-06T12:00:01Z");
+    // Both in flight: leased rows are left to their worker by the PATCH.
+    await t.db.pool.query("update webhook_deliveries set locked_by = 'test-worker' where id = any ($1)", [[first.deliveryId, second.deliveryId]]);
+    expect((await call(m.auth, "PATCH", url, { disabled: true })).statusCode).toBe(200);
+    expect(await row(first.deliveryId)).toMatchObject({ status: "pending" });
+
+    const failure = { startedAt: "2026-03-06T12:00:02Z", statusCode: 500, errorClass: "http_status", body: null };
+    const retryAt = new Date("2026-03-06T12:05:00Z");
+    expect(await failAttempt(first.deliveryId, failure, retryAt)).toBe("endpoint_disabled");
+    expect((await call(m.auth, "DELETE", url)).statusCode).toBe(200);
+    expect(await failAttempt(second.deliveryId, failure, retryAt)).toBe("failed");
+
+    expect(await row(first.deliveryId)).toMatchObject({ status: "endpoint_disabled", completed_at: null });
+    expect(await row(second.deliveryId)).toMatchObject({ status: "failed", completed_at: new Date(failure.startedAt) });
+  });
+});
+
 describe("POST /v1/webhook_endpoints/:id/recover", () => {
   it("re-queues failed and parked deliveries of events in [since, until) of this endpoint only", async () => {
     const m = await setup();
@@ -284,6 +317,19 @@ describe("POST /v1/webhook_endpoints/:id/recover", () => {
     });
   });
 
+  it("ends a recovery whose endpoint was disabled before it ran, re-queuing nothing", async () => {
+    clock.set(new Date("2026-03-08T12:00:00.000Z"));
+    const m = await setup();
+    const { deliveryId } = await emit(m.merchant.id, m.endpointId, "2026-03-08T11:00:00Z");
+    await setStatus(deliveryId, "failed");
+    const recovery = (await call(m.auth, "POST", `/v1/webhook_endpoints/${m.endpointId}/recover`, { since: "2026-03-08T00:00:00Z" })).json();
+    await call(m.auth, "PATCH", `/v1/webhook_endpoints/${m.endpointId}`, { disabled: true });
+
+    await processRecoveries(t.db.pool, clock.now());
+    expect(await row(deliveryId)).toMatchObject({ status: "failed" });
+    expect((await call(m.auth, "GET", `/v1/webhook_recoveries/${recovery.id}`)).json()).toMatchObject({ status: "done", requeued: 0 });
+  });
+
   it("ends the window now by default", async () => {
     clock.set(new Date("2026-03-09T00:00:00.000Z"));
     const m = await setup();
@@ -300,7 +346,8 @@ describe("POST /v1/webhook_endpoints/:id/recover", () => {
       [{ since: "2026-03-09T00:00:00Z", until: "2026-03-09T00:00:00Z" }, "invalid_time_range", "since"],
       [{ since: "2026-03-09T00:00:00Z", until: "2026-03-08T00:00:00Z" }, "invalid_time_range", "since"],
       [{ since: "2026-03-11T00:00:00Z" }, "invalid_time_range", "since"],
-      [{ since: "yesterday" }, "invalid_request", "since"],
+      [{ since: "yesterday" }, "invalid_date", "since"],
+      [{ since: "2026-03-09T23:59:60Z" }, "invalid_date", "since"],
       [{ until: "2026-03-09T00:00:00Z" }, "invalid_request", "since"],
       [{ since: "2026-03-09T00:00:00Z", limit: 10 }, "invalid_request", "limit"],
     ];

@@ -76,3 +76,37 @@ describe("GET /docs", () => {
     expect(res.body).toMatch(/swagger-ui/i);
   });
 });
+
+/** Every string without `maxLength` (or `enum`) and every array without `maxItems` in `schema`, as paths. */
+function unbounded(doc: unknown, schema: unknown, path: string, seen = new Set<unknown>()): string[] {
+  if (schema === null || typeof schema !== "object" || seen.has(schema)) return [];
+  seen.add(schema);
+  const s = schema as Record<string, unknown>;
+  if (typeof s.$ref === "string") return unbounded(doc, resolvePointer(doc, s.$ref), path, seen);
+  const problems: string[] = [];
+  const types = [s.type ?? []].flat();
+  if (types.includes("string") && s.maxLength === undefined && s.enum === undefined && s.const === undefined) problems.push(`${path}: string without maxLength`);
+  if (types.includes("array") && s.maxItems === undefined) problems.push(`${path}: array without maxItems`);
+  const additional = s.additionalProperties;
+  if (types.includes("object") && additional !== undefined && additional !== false && s.maxProperties === undefined) problems.push(`${path}: open object without maxProperties`);
+  for (const [name, property] of Object.entries((s.properties as Record<string, unknown>) ?? {})) problems.push(...unbounded(doc, property, `${path}.${name}`, seen));
+  for (const key of ["items", "additionalProperties"]) if (typeof s[key] === "object") problems.push(...unbounded(doc, s[key], `${path}[${key}]`, seen));
+  for (const key of ["oneOf", "anyOf", "allOf"]) for (const [i, branch] of ((s[key] as unknown[]) ?? []).entries()) problems.push(...unbounded(doc, branch, `${path}|${i}`, seen));
+  return problems;
+}
+
+describe("request schemas", () => {
+  it("bound every string and array a client can send (maxLength, maxItems, maxProperties)", async () => {
+    const doc = (await t.app.inject({ method: "GET", url: "/openapi.json" })).json();
+    const problems: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)) {
+      for (const [method, op] of Object.entries(item).filter(([m]) => METHODS.includes(m))) {
+        const where = `${method.toUpperCase()} ${path}`;
+        for (const p of (op.parameters as Array<{ in: string; name: string; schema: unknown }>) ?? []) problems.push(...unbounded(doc, p.schema, `${where} ${p.in}:${p.name}`));
+        const body = (op.requestBody as { content?: Record<string, { schema: unknown }> } | undefined)?.content?.["application/json"]?.schema;
+        if (body) problems.push(...unbounded(doc, body, `${where} body`));
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});

@@ -3,6 +3,7 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
 import Stripe from "stripe";
 import { Keypair } from "@stellar/stellar-sdk";
+import type { Logger } from "pino";
 import { Webhook } from "@lumenpay/webhooks";
 import { loadConfig, type Config } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
@@ -12,6 +13,7 @@ import { createLogger } from "../src/logger.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { createMetrics } from "../src/metrics/registry.js";
 import { insertEndpoint } from "../src/webhooks/endpoints-store.js";
+import { createWebhookSender, type LookupFn, type WebhookSender } from "../src/webhooks/http.js";
 import { createWebhookMetrics } from "../src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../src/webhooks/runtime.js";
 import { createSecretBox, generateSecret } from "../src/webhooks/secrets.js";
@@ -43,7 +45,7 @@ function testConfig(env: Record<string, string> = {}): Config {
 }
 
 /** Runs the real delivery runtime in-process until the test ends; returns its metrics registry. */
-function startRuntime(config: Config) {
+function startRuntime(config: Config, { sender, log }: { sender?: WebhookSender; log?: Logger } = {}) {
   const controller = new AbortController();
   const metrics = createMetrics(db.pool);
   const runtime = startWebhookRuntime({
@@ -51,8 +53,9 @@ function startRuntime(config: Config) {
     pool: db.pool,
     connectionString: db.url,
     clock: { now: () => new Date() },
-    log: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+    log: log ?? createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
     metrics: createWebhookMetrics(metrics.registry, db.pool),
+    ...(sender ? { sender } : {}),
     signal: controller.signal,
     pollIntervalMs: 200,
     maintenanceIntervalMs: 200,
@@ -219,6 +222,37 @@ describe("webhook delivery", () => {
       disabled: true,
       disabled_reason: expect.stringMatching(/continuously/),
     });
+  });
+
+  it("shows the merchant the same for a name resolving to a private address as for one that does not resolve; only our log tells them apart", async () => {
+    const config = testConfig({ WEBHOOK_RETRY_SCHEDULE: "1h" });
+    const lookup: LookupFn = async (hostname) => {
+      if (hostname === "internal.lumenpay.test") return [{ address: "10.0.0.7", family: 4 }];
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+    };
+    const sender = createWebhookSender({ timeoutMs: 5000, allowedCidrs: [], userAgent: "Lumenpay-Test/1", lookup });
+    stops.push(() => sender.close());
+    const lines: Array<{ msg: string; detail?: string }> = [];
+    const log = createLogger("warn", { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { merchant } = await setup(config, ["http://internal.lumenpay.test/hooks", "http://missing.lumenpay.test/hooks"]);
+    startRuntime(config, { sender, log });
+    const event = await emit(merchant.id);
+
+    // What GET /v1/deliveries/:id shows, but the duration.
+    const shown = async () =>
+      (
+        await db.pool.query(
+          `select d.status, d.last_status, d.last_error, a.attempt, a.status_code, a.error_class, a.response_body
+           from webhook_deliveries d join webhook_attempts a on a.delivery_id = d.id where d.event_id = $1`,
+          [event.id],
+        )
+      ).rows;
+    await expect.poll(async () => (await shown()).length).toBe(2);
+    const [internal, missing] = await shown();
+    expect(internal).toEqual(missing);
+    expect(internal).toMatchObject({ last_error: "unreachable", error_class: "unreachable", status_code: null });
+    const details = lines.filter((l) => l.msg === "webhook endpoint unreachable").map((l) => l.detail);
+    expect(details).toEqual(expect.arrayContaining([expect.stringContaining("10.0.0.7 is private"), expect.stringContaining("ENOTFOUND")]));
   });
 
   it("keeps a hanging endpoint from delaying deliveries to others", async () => {

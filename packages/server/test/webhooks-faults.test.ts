@@ -159,11 +159,13 @@ describe("webhook delivery under faults", () => {
     const [fresh] = await claim("fresh", new Date(t0.getTime() + 1001));
     expect(fresh).toMatchObject({ id: stale!.id, eventId, attempt: 2 });
 
-    expect(await completeDeliveries(db.pool, "stale", [{ id: stale!.id, now: new Date(), attempt: attempt(1) }])).toEqual(new Set());
+    const complete = (workerId: string, id: string, n: number) =>
+      transaction(db.pool, (tx) => completeDeliveries(tx, workerId, [{ id, endpointId, now: new Date(), attempt: attempt(n) }]));
+    expect(await complete("stale", stale!.id, 1)).toEqual(new Set());
     const before = await db.pool.query("select status, locked_by, failing_since from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id where d.id = $1", [stale!.id]);
     expect(before.rows[0]).toMatchObject({ status: "pending", locked_by: "fresh", failing_since: expect.any(Date) });
 
-    expect(await completeDeliveries(db.pool, "fresh", [{ id: fresh!.id, now: new Date(), attempt: attempt(2) }])).toEqual(new Set([fresh!.id]));
+    expect(await complete("fresh", fresh!.id, 2)).toEqual(new Set([fresh!.id]));
     const after = await db.pool.query("select status, locked_by, failing_since from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id where d.id = $1", [stale!.id]);
     expect(after.rows[0]).toEqual({ status: "succeeded", locked_by: null, failing_since: null });
     const logs = await db.pool.query("select attempt, response_body from webhook_attempts where delivery_id = $1", [stale!.id]);

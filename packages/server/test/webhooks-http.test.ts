@@ -209,8 +209,8 @@ describe("webhook sender address policy", () => {
   it("refuses 127.0.0.1 unless it is allowed", async () => {
     const r = await receiver((res) => res.writeHead(200).end());
     const result = await sender({ allowedCidrs: [] }).send(post(r.url));
-    expect(result).toMatchObject({ ok: false, errorClass: "forbidden_address" });
-    expect(result.error).toContain("loopback");
+    expect(result).toMatchObject({ ok: false, errorClass: "unreachable", error: "address not allowed or not resolvable" });
+    expect(result.detail).toContain("loopback");
     expect(r.hits).toHaveLength(0);
   });
 
@@ -218,7 +218,7 @@ describe("webhook sender address policy", () => {
     const r = await receiver((res) => res.writeHead(200).end());
     const lookup: LookupFn = async () => [{ address: "127.0.0.1", family: 4 }];
     const result = await sender({ allowedCidrs: [], lookup }).send(post(`http://${NAME}:${r.port}/`));
-    expect(result).toMatchObject({ ok: false, errorClass: "forbidden_address" });
+    expect(result).toMatchObject({ ok: false, errorClass: "unreachable" });
     expect(r.hits).toHaveLength(0);
   });
 
@@ -229,8 +229,9 @@ describe("webhook sender address policy", () => {
       { address: "::ffff:10.0.0.1", family: 6 },
     ];
     const result = await sender({ allowedCidrs: cidrs("127.0.0.1/32"), lookup }).send(post(`http://${NAME}:${r.port}/`));
-    expect(result).toMatchObject({ ok: false, errorClass: "forbidden_address" });
-    expect(result.error).toContain("10.0.0.1");
+    expect(result).toMatchObject({ ok: false, errorClass: "unreachable" });
+    expect(result.error).not.toContain("10.0.0.1");
+    expect(result.detail).toContain("10.0.0.1");
     expect(r.hits).toHaveLength(0);
   });
 
@@ -250,18 +251,42 @@ describe("webhook sender address policy", () => {
     expect(r.hits[0]?.headers.host).toBe(`${NAME}:${r.port}`);
 
     const rebound = await s.send(post(`http://${NAME}:${r.port}/hook`));
-    expect(rebound).toMatchObject({ ok: false, errorClass: "forbidden_address" });
+    expect(rebound).toMatchObject({ ok: false, errorClass: "unreachable" });
     expect(asked).toEqual([NAME, NAME]);
     expect(r.hits).toHaveLength(1);
   });
 
-  it("reports a failed lookup as dns", async () => {
+  it("reports a failed lookup as unreachable, keeping the resolver's answer for the log", async () => {
     const lookup: LookupFn = async () => {
       throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${NAME}`), { code: "ENOTFOUND" });
     };
     const result = await sender({ lookup }).send(post(`https://${NAME}/`));
-    expect(result).toMatchObject({ ok: false, errorClass: "dns" });
-    expect(result.error).toContain("ENOTFOUND");
+    expect(result).toMatchObject({ ok: false, errorClass: "unreachable", error: "address not allowed or not resolvable" });
+    expect(result.detail).toContain("ENOTFOUND");
+  });
+
+  it("tells the merchant nothing about whether an internal name resolves", async () => {
+    const r = await receiver((res) => res.writeHead(200).end());
+    const lookups: Record<string, LookupFn> = {
+      private: async () => [{ address: "10.1.2.3", family: 4 }],
+      missing: async () => {
+        throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${NAME}`), { code: "ENOTFOUND" });
+      },
+      empty: async () => [],
+    };
+    const results = await Promise.all(
+      Object.values(lookups).map((lookup) => sender({ allowedCidrs: [], lookup }).send(post(`http://${NAME}:${r.port}/`))),
+    );
+    // Everything the attempt log and the API show is the same; only the server-side detail differs.
+    const shown = results.map(({ ok, status, retryAfter, bodySnippet, errorClass, error }) => ({ ok, status, retryAfter, bodySnippet, errorClass, error }));
+    expect(new Set(shown.map((s) => JSON.stringify(s))).size).toBe(1);
+    expect(shown[0]).toMatchObject({ ok: false, errorClass: "unreachable", error: "address not allowed or not resolvable" });
+    expect(results.map((result) => result.detail)).toEqual([
+      expect.stringContaining("10.1.2.3 is private"),
+      expect.stringContaining("ENOTFOUND"),
+      expect.stringContaining("has no addresses"),
+    ]);
+    expect(r.hits).toHaveLength(0);
   });
 
   it("keeps the name for TLS: SNI carries it and the certificate is verified", async () => {

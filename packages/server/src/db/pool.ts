@@ -24,8 +24,35 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
   return pool;
 }
 
+/** A serialization failure or a deadlock: PostgreSQL aborted the transaction, and running it again can succeed. */
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40001" || code === "40P01";
+}
+
+export interface TransactionOptions {
+  /**
+   * Runs `fn` once more, in a fresh transaction, when PostgreSQL aborts the first run with a
+   * serialization failure or a deadlock. Only for callbacks whose every effect is inside the
+   * transaction: one that sent a request, bumped a metric or changed outside state would do it twice.
+   */
+  retryOnConflict?: boolean;
+  /** Told about the conflict before the retry. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
 /** Runs `fn` in one transaction; rolls back on any error. */
-export async function transaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function transaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  try {
+    return await runTransaction(pool, fn);
+  } catch (error) {
+    if (!options.retryOnConflict || !isConflict(error)) throw error;
+    options.log?.warn({ err: error }, "transaction aborted by a conflict; retrying it once");
+    return runTransaction(pool, fn);
+  }
+}
+
+async function runTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // pg-pool only listens for errors on idle clients: without this, a connection dropped during the
   // transaction (a database restart, pg_terminate_backend) is an uncaught exception that kills the

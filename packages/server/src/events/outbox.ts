@@ -31,7 +31,8 @@ export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
   // One round trip on the API's hot path: the event, one delivery row per subscribed endpoint, and
   // the wake-up. Disabled endpoints still get a row, parked as `endpoint_disabled`, so the event can
-  // be recovered once the merchant fixes the endpoint.
+  // be recovered once the merchant fixes the endpoint. Endpoints are read, not locked; the inserts'
+  // foreign-key checks take key-share locks, which webhook paths never block (webhooks/queue.ts).
   const { rows } = await tx.query<{ created: boolean }>(
     `with event as (${INSERT_EVENT} returning id),
      deliveries as (

@@ -8,7 +8,7 @@ import { completeDeliveries, failDelivery, releaseDeliveries, type AttemptRecord
 import { nextAttemptAt } from "./retry.js";
 import type { SecretBox } from "./secrets.js";
 import type { WebhookSender } from "./http.js";
-import { endpointOut, type EndpointRow } from "./endpoints-store.js";
+import { endpointOut, parkPendingDeliveries, type EndpointRow } from "./endpoints-store.js";
 
 export interface DeliverDeps {
   pool: Pool;
@@ -68,8 +68,10 @@ function batched<T, R>(flush: (items: T[]) => Promise<R[]>, maxBatch: number): (
  * a scheduled retry, or final failure.
  */
 export function createDeliverer(deps: DeliverDeps) {
+  // Recording touches nothing outside the database, so a transaction a conflict aborted is simply run again.
+  const retryOnce = { retryOnConflict: true, log: deps.log };
   const complete = batched(async (batch: Completion[]) => {
-    const recorded = await completeDeliveries(deps.pool, deps.workerId, batch);
+    const recorded = await transaction(deps.pool, (tx) => completeDeliveries(tx, deps.workerId, batch), retryOnce);
     return batch.map((c) => recorded.has(c.id));
   }, MAX_COMPLETION_BATCH);
 
@@ -83,11 +85,14 @@ export function createDeliverer(deps: DeliverDeps) {
       signingSeed: deps.signingSeed,
     });
     const result = await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, endpointId: d.endpointId, signal });
-    if (signal.aborted && !result.ok) {
-      // Shutting down mid-request: hand the row back for another worker rather than count a failure.
+    if (result.errorClass === "aborted") {
+      // Cut short by shutdown: hand the row back for another worker rather than count a failure.
+      // An answer that did arrive is recorded like any other, so the receiver's log and ours agree.
       await releaseDeliveries(deps.pool, [d.id], deps.workerId);
       return;
     }
+    // The merchant sees only the error class; what DNS or the address policy said stays in our log.
+    if (result.detail) deps.log.warn({ delivery: d.id, endpoint: d.endpointId, detail: result.detail }, "webhook endpoint unreachable");
     const now = deps.clock.now();
     const attempt: AttemptRecord = {
       attempt: d.attempt,
@@ -100,7 +105,7 @@ export function createDeliverer(deps: DeliverDeps) {
     deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
 
     if (result.ok) {
-      const done = await complete({ id: d.id, now, attempt });
+      const done = await complete({ id: d.id, endpointId: d.endpointId, now, attempt });
       deps.metrics.deliveries.inc({ outcome: done ? "succeeded" : "lease_lost" });
       if (done) deps.metrics.eventToDelivery.observe((now.getTime() - d.eventCreatedAt.getTime()) / 1000);
       return;
@@ -117,24 +122,45 @@ export function createDeliverer(deps: DeliverDeps) {
           retryAfter: result.retryAfter,
           random: deps.random,
         });
-    const outcome = await transaction(deps.pool, async (tx) => {
-      const recorded = await failDelivery(tx, { id: d.id, workerId: deps.workerId, now, nextAttemptAt: next, attempt });
-      if (!recorded) return "lease_lost";
-      const { rows } = await tx.query<EndpointRow>(
-        `update webhook_endpoints set failing_since = coalesce(failing_since, $2) where id = $1 and not disabled returning *`,
-        [d.endpointId, now],
-      );
-      const endpoint = rows[0];
-      const failingForMs = endpoint?.failing_since ? now.getTime() - endpoint.failing_since.getTime() : 0;
-      if (endpoint && (gone || failingForMs >= deps.disableAfterHours * 3_600_000)) {
-        const reason = gone ? "The endpoint answered 410 Gone." : `The endpoint failed continuously for ${deps.disableAfterHours} hours.`;
-        await disableEndpoint(tx, endpoint, reason, now);
-        deps.metrics.endpointsDisabled.inc();
-      }
-      return next ? "retry_scheduled" : "failed";
-    });
-    deps.metrics.deliveries.inc({ outcome });
+    const recorded = await transaction(deps.pool, (tx) => recordFailure(tx, deps, d, { now, next, gone, attempt }), retryOnce);
+    if (recorded.disabled) deps.metrics.endpointsDisabled.inc();
+    deps.metrics.deliveries.inc({ outcome: recorded.outcome });
   };
+}
+
+/**
+ * The failure and its attempt log, then the endpoint's run of failures: disabled at once by a
+ * 410 Gone, or once it has lasted `disableAfterHours`. Nothing here acts outside the transaction
+ * (the caller counts the metrics after the commit), so a conflict can safely run it again.
+ */
+async function recordFailure(
+  tx: Db,
+  deps: Pick<DeliverDeps, "workerId" | "disableAfterHours">,
+  d: ClaimedDelivery,
+  f: { now: Date; next: Date | null; gone: boolean; attempt: AttemptRecord },
+): Promise<{ outcome: "lease_lost" | "retry_scheduled" | "failed"; disabled: boolean }> {
+  // Locks the endpoint's row, then the delivery's (the lock order in queue.ts).
+  const status = await failDelivery(tx, {
+    id: d.id,
+    endpointId: d.endpointId,
+    workerId: deps.workerId,
+    now: f.now,
+    nextAttemptAt: f.next,
+    attempt: f.attempt,
+  });
+  if (!status) return { outcome: "lease_lost", disabled: false };
+  const outcome = status === "pending" ? "retry_scheduled" : "failed";
+  const { rows } = await tx.query<EndpointRow>(
+    `update webhook_endpoints set failing_since = coalesce(failing_since, $2)
+     where id = $1 and not disabled and deleted_at is null returning *`,
+    [d.endpointId, f.now],
+  );
+  const endpoint = rows[0];
+  const failingForMs = endpoint?.failing_since ? f.now.getTime() - endpoint.failing_since.getTime() : 0;
+  if (!endpoint || !(f.gone || failingForMs >= deps.disableAfterHours * 3_600_000)) return { outcome, disabled: false };
+  const reason = f.gone ? "The endpoint answered 410 Gone." : `The endpoint failed continuously for ${deps.disableAfterHours} hours.`;
+  await disableEndpoint(tx, endpoint, reason, f.now);
+  return { outcome, disabled: true };
 }
 
 /** Turns an endpoint off and records `endpoint.disabled` (delivered to the merchant's other endpoints). */
@@ -144,9 +170,6 @@ async function disableEndpoint(tx: Db, endpoint: EndpointRow, reason: string, no
     [endpoint.id, reason, now],
   );
   // Park what is still queued: it stays recoverable, and a dead endpoint stops costing attempts.
-  await tx.query(
-    "update webhook_deliveries set status = 'endpoint_disabled' where endpoint_id = $1 and status = 'pending' and locked_by is null",
-    [endpoint.id],
-  );
+  await parkPendingDeliveries(tx, endpoint.id);
   await recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(rows[0]!), now });
 }

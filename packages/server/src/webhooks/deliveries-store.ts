@@ -60,11 +60,11 @@ export const deliveryPosition = (r: DeliveryRow): Position => ({ createdAt: r.po
 const DELIVERY_COLUMNS = `d.id, d.event_id, ev.type as event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
   d.last_status, d.last_error, d.created_at, d.completed_at, ${exactCreatedAt("d.created_at")} as position_at`;
 
-/** One merchant's delivery; another merchant's id reads as absent. `forUpdate` locks the row. */
-export async function getDelivery(db: Db, merchantId: string, id: string, { forUpdate = false } = {}): Promise<DeliveryRow | undefined> {
+/** One merchant's delivery; another merchant's id reads as absent. */
+export async function getDelivery(db: Db, merchantId: string, id: string): Promise<DeliveryRow | undefined> {
   const { rows } = await db.query<DeliveryRow>(
     `select ${DELIVERY_COLUMNS} from webhook_deliveries d join events ev on ev.id = d.event_id
-     where d.id = $1 and d.merchant_id = $2${forUpdate ? " for update of d" : ""}`,
+     where d.id = $1 and d.merchant_id = $2`,
     [id, merchantId],
   );
   return rows[0];
@@ -90,6 +90,7 @@ export async function listDeliveries(
 /**
  * Sends a delivery again as soon as a worker is free, keeping its attempt count: a pending one
  * jumps the wait, a finished one gets one more attempt (a fresh schedule is what a recovery gives).
+ * Call it holding the endpoint's lock (the lock order in queue.ts).
  */
 export async function requeueDelivery(db: Db, id: string, now: Date): Promise<void> {
   await db.query("update webhook_deliveries set status = 'pending', next_attempt_at = $2, completed_at = null where id = $1", [id, now]);
@@ -109,7 +110,7 @@ export interface AttemptOut {
   started_at: string;
   duration_ms: number;
   status_code: number | null;
-  /** Why it failed without (or despite) a response, e.g. `timeout`, `connection`, `dns`, `tls`, `http_status`. */
+  /** Why it failed without (or despite) a response, e.g. `timeout`, `connection`, `unreachable`, `tls`, `http_status`. */
   error_class: string | null;
   /** The first 4 KB of the response body. */
   response_body: string | null;

@@ -3,9 +3,10 @@ import { publicKeyFromSeed } from "@lumenpay/webhooks";
 import type { RouteDeps } from "../routes.js";
 import { notifyDeliveryWorkers } from "../events/outbox.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
+import { idParams, timestampParam } from "../http/inputs.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
-import { isId, newId } from "../ids.js";
+import { newId } from "../ids.js";
 import {
   DELIVERY_STATUSES,
   deliveryOut,
@@ -69,7 +70,10 @@ const attemptOutSchema = {
     started_at: { type: "string", format: "date-time" },
     duration_ms: { type: "integer" },
     status_code: { type: ["integer", "null"], description: "Null when no response arrived." },
-    error_class: { type: ["string", "null"], description: "timeout, connection, dns, tls, forbidden_address, redirect, http_status…; null on success." },
+    error_class: {
+      type: ["string", "null"],
+      description: "timeout, connection, unreachable (the host does not resolve to an address we may connect to), tls, redirect, http_status…; null on success.",
+    },
     response_body: { type: ["string", "null"], description: "The first 4 KB of the response body." },
   },
 } as const;
@@ -88,8 +92,8 @@ const recoveryInSchema = {
   additionalProperties: false,
   required: ["since"],
   properties: {
-    since: { type: "string", format: "date-time", description: "Events created at or after this time…" },
-    until: { type: "string", format: "date-time", description: "…and before this one (default: now)." },
+    since: { type: "string", maxLength: 40, description: "RFC 3339 date-time: events created at or after this time…" },
+    until: { type: "string", maxLength: 40, description: "…and before this one (default: now)." },
   },
 } as const;
 
@@ -121,9 +125,6 @@ const signingKeySchema = {
   },
 } as const;
 
-const idParams = (prefix: string) =>
-  ({ type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 100, description: `${prefix}_…` } } }) as const;
-
 const error = { $ref: "Error#" } as const;
 const authErrors = { 401: error, 429: error } as const;
 const tags = ["webhook deliveries"];
@@ -149,7 +150,7 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
     },
     async (request) => {
       const merchantId = request.merchant.id;
-      const endpoint = isId("we", request.params.id) ? await getEndpoint(pool, merchantId, request.params.id) : undefined;
+      const endpoint = await getEndpoint(pool, merchantId, request.params.id);
       if (!endpoint) throw notFound("webhook endpoint");
       return paginate(request.query, {
         prefix: "del",
@@ -198,7 +199,8 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
         const merchantId = request.merchant.id;
-        const delivery = await getDelivery(tx, merchantId, request.params.id, { forUpdate: true });
+        // Read unlocked, for its endpoint: that row is locked before the delivery's (the lock order in queue.ts).
+        const delivery = await getDelivery(tx, merchantId, request.params.id);
         if (!delivery) throw notFound("delivery");
         const endpoint = await lockEndpoint(tx, merchantId, delivery.endpoint_id);
         if (!endpoint) throw new HttpError(409, "endpoint_deleted", "The endpoint of this delivery was deleted.");
@@ -218,7 +220,8 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
         summary: "Recover missed deliveries",
         description:
           "Re-queues, with a fresh retry schedule, every failed or parked (endpoint_disabled) delivery to this endpoint " +
-          "of events created in [since, until). Runs in the background without a cap; follow it with GET /v1/webhook_recoveries/{id}.",
+          "of events created in [since, until). Runs in the background without a cap, and ends early if the endpoint is " +
+          "disabled or deleted meanwhile; follow it with GET /v1/webhook_recoveries/{id}.",
         headers: idempotencyHeadersSchema,
         params: endpointParamsSchema,
         body: recoveryInSchema,
@@ -226,11 +229,11 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
       },
     },
     async (request, reply): Promise<RecoveryOut> => {
-      const since = new Date(request.body.since);
-      const until = request.body.until === undefined ? clock.now() : new Date(request.body.until);
+      const since = timestampParam(request.body.since, "since");
+      const until = request.body.until === undefined ? clock.now() : timestampParam(request.body.until, "until");
       if (!(since < until)) throw badRequest("invalid_time_range", "since must be before until (which defaults to now).", "since");
       return replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const endpoint = isId("we", request.params.id) ? await lockEndpoint(tx, request.merchant.id, request.params.id) : undefined;
+        const endpoint = await lockEndpoint(tx, request.merchant.id, request.params.id);
         if (!endpoint) throw notFound("webhook endpoint");
         // Re-queued deliveries would only be parked again.
         if (endpoint.disabled) throw endpointDisabled();
@@ -252,7 +255,7 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
       },
     },
     async (request) => {
-      const recovery = isId("rcv", request.params.id) ? await getRecovery(pool, request.merchant.id, request.params.id) : undefined;
+      const recovery = await getRecovery(pool, request.merchant.id, request.params.id);
       if (!recovery) throw notFound("webhook recovery");
       return recoveryOut(recovery);
     },

@@ -1,12 +1,12 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { deliverToEndpoint, insertEvent } from "../events/outbox.js";
 import { EVENT_TYPES } from "../events/types.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
-import { transaction } from "../db/pool.js";
-import { isId, newId } from "../ids.js";
+import { transaction, type TransactionOptions } from "../db/pool.js";
+import { newId } from "../ids.js";
 import {
   countEndpoints,
   deleteEndpoint,
@@ -59,6 +59,9 @@ function checkEvents(events: string[]): string[] {
   return unique;
 }
 
+/** For routes whose transaction is all they do: one that a conflict aborted is run again, once. */
+const retryOnce = (request: FastifyRequest): TransactionOptions => ({ retryOnConflict: true, log: request.log });
+
 function checkDescription(description: string | null | undefined): void {
   // PostgreSQL text cannot store U+0000; refuse it here rather than fail with a 500.
   if (description?.includes("\u0000")) throw badRequest("invalid_request", "description must not contain NUL characters.", "description");
@@ -67,7 +70,7 @@ function checkDescription(description: string | null | undefined): void {
 /** `/v1/webhook_endpoints`: where and what to send, the signing secrets, and a test event. */
 export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
   const box = createSecretBox(config.webhooks.encryptionKey);
-  const byId = async (merchantId: string, id: string) => (isId("we", id) ? getEndpoint(pool, merchantId, id) : undefined);
+  const byId = (merchantId: string, id: string) => getEndpoint(pool, merchantId, id);
 
   /** Normalized (the URL as it will be requested), or 400 with the SSRF policy's code. */
   function checkUrl(url: string): string {
@@ -191,7 +194,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       const enabledEvents = patch.enabled_events === undefined ? undefined : checkEvents(patch.enabled_events);
       checkDescription(patch.description);
       return transaction(pool, async (tx) => {
-        const before = isId("we", request.params.id) ? await lockEndpoint(tx, request.merchant.id, request.params.id) : undefined;
+        const before = await lockEndpoint(tx, request.merchant.id, request.params.id);
         if (!before) throw notFound("webhook endpoint");
         const disabled = patch.disabled ?? before.disabled;
         const row = await updateEndpoint(tx, before.id, {
@@ -204,7 +207,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
         // Workers do not check `disabled`; what is queued must leave the queue.
         if (disabled && !before.disabled) await parkPendingDeliveries(tx, before.id);
         return endpointOut(row);
-      });
+      }, retryOnce(request));
     },
   );
 
@@ -221,11 +224,11 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
     },
     async (request) =>
       transaction(pool, async (tx) => {
-        const row = isId("we", request.params.id) ? await lockEndpoint(tx, request.merchant.id, request.params.id) : undefined;
+        const row = await lockEndpoint(tx, request.merchant.id, request.params.id);
         if (!row) throw notFound("webhook endpoint");
         await deleteEndpoint(tx, row.id, clock.now());
         return { id: row.id, object: "webhook_endpoint" as const, deleted: true as const };
-      }),
+      }, retryOnce(request)),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -270,7 +273,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       const hours = request.body.grace_period_hours ?? config.webhooks.secretRotationGraceHours;
       let rotated: EndpointRow | undefined;
       const out = await replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const row = isId("we", request.params.id) ? await lockEndpoint(tx, merchantId, request.params.id) : undefined;
+        const row = await lockEndpoint(tx, merchantId, request.params.id);
         if (!row) throw notFound("webhook endpoint");
         const now = clock.now();
         rotated = await rotateEndpointSecret(tx, row.id, box.seal(generateSecret()), new Date(now.getTime() + hours * 3_600_000), now);
@@ -297,7 +300,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
         const merchantId = request.merchant.id;
-        const endpoint = isId("we", request.params.id) ? await lockEndpoint(tx, merchantId, request.params.id) : undefined;
+        const endpoint = await lockEndpoint(tx, merchantId, request.params.id);
         if (!endpoint) throw notFound("webhook endpoint");
         if (endpoint.disabled) throw new HttpError(409, "endpoint_disabled", "This endpoint is disabled; enable it first.");
         const now = clock.now();

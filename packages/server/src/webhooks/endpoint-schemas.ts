@@ -1,3 +1,4 @@
+import { idParams } from "../http/inputs.js";
 import { EVENT_TYPES } from "../events/types.js";
 import type { EndpointOut } from "./endpoints-store.js";
 
@@ -144,8 +145,4 @@ export const testOutSchema = {
   },
 } as const;
 
-export const endpointParamsSchema = {
-  type: "object",
-  required: ["id"],
-  properties: { id: { type: "string", maxLength: 100, description: "we_…" } },
-} as const;
+export const endpointParamsSchema = idParams("we");

@@ -84,10 +84,21 @@ export async function updateEndpoint(
   return rows[0]!;
 }
 
-/** Soft delete: deliveries and events keep referring to it, and its queue stops. */
-export async function deleteEndpoint(db: Db, id: string, now: Date): Promise<void> {
-  await db.query("update webhook_endpoints set deleted_at = $2, updated_at = $2 where id = $1", [id, now]);
-  await db.query("update webhook_deliveries set status = 'failed', last_error = 'endpoint_deleted', completed_at = $2 where endpoint_id = $1 and status = 'pending'", [id, now]);
+/**
+ * Soft delete: deliveries and events keep referring to it, and its queue stops. Call it holding the
+ * endpoint's lock (`lockEndpoint`); the deliveries are locked after it, in id order (queue.ts).
+ * One in flight is ended too; its worker still logs the attempt and retries it no more.
+ */
+export async function deleteEndpoint(tx: Db, id: string, now: Date): Promise<void> {
+  await tx.query("update webhook_endpoints set deleted_at = $2, updated_at = $2 where id = $1", [id, now]);
+  await tx.query(
+    `with queued as (
+       select id from webhook_deliveries where endpoint_id = $1 and status = 'pending' order by id for no key update
+     )
+     update webhook_deliveries d set status = 'failed', last_error = 'endpoint_deleted', completed_at = $2
+     from queued where d.id = queued.id`,
+    [id, now],
+  );
 }
 
 export async function rotateEndpointSecret(db: Db, id: string, newSecret: string, previousExpiresAt: Date, now: Date): Promise<EndpointRow> {
@@ -114,12 +125,22 @@ export async function lockMerchantEndpoints(tx: Db, merchantId: string): Promise
   await tx.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [`webhook_endpoints:${merchantId}`]);
 }
 
-/** Like `getEndpoint`, locking the row so a concurrent change cannot be lost. */
+/**
+ * Like `getEndpoint`, locking the row so a concurrent change cannot be lost. The lock is the one an
+ * UPDATE takes (`for no key update`), never `for update`: the outbox's inserts of delivery rows
+ * check their foreign key with a key-share lock, which then never waits for an endpoint's lock.
+ */
 export async function lockEndpoint(tx: Db, merchantId: string, id: string): Promise<EndpointRow | undefined> {
   const { rows } = await tx.query<EndpointRow>(
-    "select * from webhook_endpoints where id = $1 and merchant_id = $2 and deleted_at is null for update",
+    "select * from webhook_endpoints where id = $1 and merchant_id = $2 and deleted_at is null for no key update",
     [id, merchantId],
   );
+  return rows[0];
+}
+
+/** Any endpoint row, deleted or not, locked like `lockEndpoint`: for the worker and maintenance, which act for no merchant. */
+export async function lockEndpointRow(tx: Db, id: string): Promise<EndpointRow | undefined> {
+  const { rows } = await tx.query<EndpointRow>("select * from webhook_endpoints where id = $1 for no key update", [id]);
   return rows[0];
 }
 
@@ -147,10 +168,17 @@ export async function endpointPosition(db: Db, merchantId: string, id: string): 
   return rows[0] && { createdAt: rows[0].position_at, id: rows[0].id };
 }
 
-/** Parks what is queued (and not in flight) for an endpoint being turned off; a recovery re-queues it. */
-export async function parkPendingDeliveries(db: Db, endpointId: string): Promise<void> {
-  await db.query(
-    "update webhook_deliveries set status = 'endpoint_disabled' where endpoint_id = $1 and status = 'pending' and locked_by is null",
+/**
+ * Parks what is queued (and not in flight) for an endpoint being turned off; a recovery re-queues it.
+ * Call it holding the endpoint's lock; the deliveries are locked after it, in id order (queue.ts).
+ */
+export async function parkPendingDeliveries(tx: Db, endpointId: string): Promise<void> {
+  await tx.query(
+    `with queued as (
+       select id from webhook_deliveries where endpoint_id = $1 and status = 'pending' and locked_by is null
+       order by id for no key update
+     )
+     update webhook_deliveries d set status = 'endpoint_disabled' from queued where d.id = queued.id`,
     [endpointId],
   );
 }

@@ -9,8 +9,7 @@ export type LookupFn = (hostname: string) => Promise<ReadonlyArray<{ address: st
 export type SendErrorClass =
   | "timeout"
   | "connection"
-  | "dns"
-  | "forbidden_address"
+  | "unreachable"
   | "redirect"
   | "http_status"
   | "tls"
@@ -30,6 +29,8 @@ export interface SendResult {
   errorClass?: SendErrorClass;
   /** Human-readable cause, safe to show the merchant. */
   error?: string;
+  /** Set when `error` withholds the cause (`unreachable`): what DNS or the address policy said, for the server's log only. */
+  detail?: string;
 }
 
 export interface SendRequest {
@@ -60,8 +61,12 @@ const SNIPPET_BYTES = 4 * 1024;
 /** Bodies up to this size are drained so the connection can be reused; longer ones cost a reconnect. */
 const READ_LIMIT_BYTES = 64 * 1024;
 
-class ForbiddenAddressError extends Error {}
-class DnsError extends Error {}
+/**
+ * A host that does not resolve, or resolves only to addresses the policy refuses. The merchant is
+ * told the same for both, or the class would tell them which internal names exist.
+ */
+class UnreachableError extends Error {}
+const UNREACHABLE_MESSAGE = "address not allowed or not resolvable";
 
 const defaultLookup: LookupFn = (hostname) => dnsLookup(hostname, { all: true });
 
@@ -79,14 +84,14 @@ async function resolveChecked(hostname: string, lookup: LookupFn, allowed: CidrL
     try {
       addresses = await lookup(hostname);
     } catch (err) {
-      throw new DnsError(`could not resolve ${hostname}: ${(err as Error).message}`);
+      throw new UnreachableError(`could not resolve ${hostname}: ${(err as Error).message}`);
     }
   }
   const first = addresses[0];
-  if (!first) throw new DnsError(`${hostname} has no addresses`);
+  if (!first) throw new UnreachableError(`${hostname} has no addresses`);
   for (const { address } of addresses) {
     const verdict = checkAddress(address, allowed);
-    if (!verdict.allowed) throw new ForbiddenAddressError(`refused to connect to ${hostname}: ${verdict.reason}`);
+    if (!verdict.allowed) throw new UnreachableError(`refused to connect to ${hostname}: ${verdict.reason}`);
   }
   return first.address;
 }
@@ -173,8 +178,7 @@ async function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<strin
 const TLS_ERROR_CODE = /TLS|SSL|CERT|SELF_SIGNED|LEAF_SIGNATURE|ISSUER/;
 
 function classify(err: unknown, timedOut: boolean, cancelled: boolean): SendErrorClass {
-  if (err instanceof ForbiddenAddressError) return "forbidden_address";
-  if (err instanceof DnsError) return "dns";
+  if (err instanceof UnreachableError) return "unreachable";
   if (timedOut) return "timeout";
   if (cancelled) return "aborted";
   if (
@@ -245,8 +249,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       return { ok: false, ...result, errorClass: "http_status", error: `HTTP ${status}` };
     } catch (err) {
       const errorClass = classify(err, timer.signal.aborted, request.signal?.aborted ?? false);
-      const error = errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message;
-      return { ok: false, status, retryAfter, bodySnippet: "", durationMs: elapsed(), errorClass, error };
+      const failed = { ok: false, status, retryAfter, bodySnippet: "", durationMs: elapsed(), errorClass };
+      if (errorClass === "unreachable") return { ...failed, error: UNREACHABLE_MESSAGE, detail: (err as Error).message };
+      return { ...failed, error: errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message };
     } finally {
       clearTimeout(timeout);
     }

@@ -1,10 +1,21 @@
 import type { Db } from "../db/pool.js";
+import type { DeliveryStatus } from "./deliveries-store.js";
+import { lockEndpointRow } from "./endpoints-store.js";
 
 /**
  * The delivery queue is the webhook_deliveries table. A worker claims due rows with
- * `for update skip locked` and holds a lease (`locked_until`); completing or failing is fenced by
+ * `for no key update skip locked` and holds a lease (`locked_until`); completing or failing is fenced by
  * `locked_by`, so a worker whose lease expired (and whose rows another worker re-claimed) cannot
  * overwrite the newer result. Rows of a dead worker return to the queue when the lease expires.
+ *
+ * Lock order, for every transaction in webhooks/ (API routes, this worker, maintenance): an
+ * endpoint's row before any of its delivery rows; several endpoints in id order; several
+ * deliveries in id order (`select … order by id for no key update`, then update); attempt and
+ * recovery rows last. Endpoint and delivery rows are locked `for no key update`, never `for update`,
+ * so the key-share locks of foreign-key checks (the outbox inserting deliveries, attempts being
+ * logged) never wait for them.
+ * Statements that skip locked rows (claim, purge) never wait and so cannot take part in a deadlock.
+ * docs/operations.md ("Webhook delivery") says the same for operators.
  */
 
 export interface ClaimedDelivery {
@@ -46,7 +57,7 @@ export async function claimDeliveries(
          and not (endpoint_id = any ($5::text[]))
        order by next_attempt_at
        limit $4
-       for update skip locked
+       for no key update skip locked
      ), claimed as (
        update webhook_deliveries d
        set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000), attempts = d.attempts + 1
@@ -77,8 +88,11 @@ export async function claimDeliveries(
 export async function releaseDeliveries(db: Db, ids: string[], workerId: string): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
-    `update webhook_deliveries set locked_by = null, locked_until = null, attempts = attempts - 1
-     where id = any ($1::text[]) and locked_by = $2`,
+    `with released as (
+       select id from webhook_deliveries where id = any ($1::text[]) and locked_by = $2 order by id for no key update
+     )
+     update webhook_deliveries d set locked_by = null, locked_until = null, attempts = d.attempts - 1
+     from released where d.id = released.id`,
     [ids, workerId],
   );
 }
@@ -102,39 +116,44 @@ async function logAttempt(db: Db, deliveryId: string, a: AttemptRecord): Promise
 
 export interface Completion {
   id: string;
+  endpointId: string;
   now: Date;
   attempt: AttemptRecord;
 }
 
 /**
- * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints,
- * all in one statement (one round trip and one commit for a whole batch). Returns the ids recorded:
- * a delivery whose lease `workerId` no longer holds is left alone and gets no attempt log.
+ * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints.
+ * Run it in a transaction: the failing endpoints are locked first (in id order), then the
+ * deliveries (in id order). Returns the ids recorded: a delivery whose lease `workerId` no longer
+ * holds is left alone and gets no attempt log.
  */
-export async function completeDeliveries(db: Db, workerId: string, completions: Completion[]): Promise<Set<string>> {
+export async function completeDeliveries(tx: Db, workerId: string, completions: Completion[]): Promise<Set<string>> {
   if (completions.length === 0) return new Set();
-  const { rows } = await db.query<{ id: string }>(
+  // Only endpoints with a run of failures change; a healthy endpoint's row is not locked at all.
+  const { rows: failing } = await tx.query<{ id: string }>(
+    "select id from webhook_endpoints where id = any ($1::text[]) and failing_since is not null order by id for no key update",
+    [[...new Set(completions.map((c) => c.endpointId))]],
+  );
+  const { rows } = await tx.query<{ id: string }>(
     `with input as (
        select * from unnest($2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
          as t(id, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
+     ), leased as (
+       select d.id from webhook_deliveries d join input i using (id) where d.locked_by = $1 order by d.id for no key update of d
      ), done as (
        update webhook_deliveries d
        set status = 'succeeded', locked_by = null, locked_until = null, completed_at = i.completed_at,
            last_status = i.status_code, last_error = null
-       from input i
-       where d.id = i.id and d.locked_by = $1
+       from leased l join input i using (id)
+       where d.id = l.id
        returning d.id, d.endpoint_id
      ), logged as (
        insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body)
        select i.id, i.attempt, i.started_at, i.duration_ms, i.status_code, i.error_class, i.response_body
        from input i join done using (id)
-     ), healing as (
-       -- Locked in id order, so two batches sharing endpoints cannot deadlock.
-       select id from webhook_endpoints
-       where id in (select endpoint_id from done) and failing_since is not null
-       order by id for update
      ), healed as (
-       update webhook_endpoints e set failing_since = null from healing h where e.id = h.id
+       update webhook_endpoints e set failing_since = null
+       where e.id = any ($10::text[]) and e.id in (select endpoint_id from done)
      )
      select id from done`,
     [
@@ -147,25 +166,46 @@ export async function completeDeliveries(db: Db, workerId: string, completions: 
       completions.map((c) => c.attempt.statusCode),
       completions.map((c) => c.attempt.errorClass),
       completions.map((c) => c.attempt.responseBody),
+      failing.map((r) => r.id),
     ],
   );
   return new Set(rows.map((r) => r.id));
 }
 
-/** Schedules the next attempt, or marks the delivery failed when `nextAttemptAt` is null. */
+/** Where a delivery goes after a failed attempt: its endpoint's state decides as much as the schedule. */
+function statusAfterFailure(endpoint: { disabled: boolean; deleted_at: Date | null } | undefined, nextAttemptAt: Date | null): DeliveryStatus {
+  if (nextAttemptAt === null || !endpoint || endpoint.deleted_at !== null) return "failed";
+  // Disabled while the attempt was in flight: park it with the rest of the endpoint's queue.
+  return endpoint.disabled ? "endpoint_disabled" : "pending";
+}
+
+/**
+ * Logs a failed attempt and schedules the next one; marks the delivery failed when `nextAttemptAt`
+ * is null or its endpoint was deleted meanwhile, and parks it when the endpoint was disabled
+ * meanwhile. Run it in a transaction: it locks the endpoint's row first, as every path does.
+ * Returns the delivery's new status, or undefined when `workerId` no longer holds its lease.
+ */
 export async function failDelivery(
-  db: Db,
-  args: { id: string; workerId: string; now: Date; nextAttemptAt: Date | null; attempt: AttemptRecord },
-): Promise<boolean> {
-  const { rowCount } = await db.query(
+  tx: Db,
+  args: { id: string; endpointId: string; workerId: string; now: Date; nextAttemptAt: Date | null; attempt: AttemptRecord },
+): Promise<DeliveryStatus | undefined> {
+  const status = statusAfterFailure(await lockEndpointRow(tx, args.endpointId), args.nextAttemptAt);
+  const { rowCount } = await tx.query(
     `update webhook_deliveries
-     set status = case when $3::timestamptz is null then 'failed' else 'pending' end,
-         next_attempt_at = coalesce($3, next_attempt_at), completed_at = case when $3::timestamptz is null then $4::timestamptz end,
-         locked_by = null, locked_until = null, last_status = $5, last_error = $6
+     set status = $3, next_attempt_at = coalesce($4, next_attempt_at), completed_at = case when $3 = 'failed' then $5::timestamptz end,
+         locked_by = null, locked_until = null, last_status = $6, last_error = $7
      where id = $1 and locked_by = $2`,
-    [args.id, args.workerId, args.nextAttemptAt, args.now, args.attempt.statusCode, args.attempt.errorClass],
+    [
+      args.id,
+      args.workerId,
+      status,
+      status === "pending" ? args.nextAttemptAt : null,
+      args.now,
+      args.attempt.statusCode,
+      args.attempt.errorClass,
+    ],
   );
-  if (rowCount === 0) return false;
-  await logAttempt(db, args.id, args.attempt);
-  return true;
+  if (rowCount === 0) return undefined;
+  await logAttempt(tx, args.id, args.attempt);
+  return status;
 }

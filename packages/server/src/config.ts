@@ -19,6 +19,11 @@ export interface Config {
   publicBaseUrl: string;
   /** External PostgreSQL; when absent an embedded PostgreSQL is started in `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * A direct connection to the same database, for LISTEN and the ingestion locks, when `databaseUrl`
+   * goes through a transaction pooler; defaults to `databaseUrl` when that is not a pooler.
+   */
+  databaseDirectUrl: string | undefined;
   /** Where the embedded PostgreSQL keeps its data (and where the CLI finds a running one). */
   dataDir: string;
   stellar: {
@@ -52,6 +57,8 @@ export interface Config {
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   db: {
+    /** `transaction`: DATABASE_URL is a transaction-mode pooler (PgBouncer, Supabase, Neon): no session state. */
+    pooler: "none" | "transaction";
     poolMax: number;
     poolMin: number;
     idleTimeoutMs: number;
@@ -265,6 +272,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     host: r.raw("HOST") ?? "127.0.0.1",
     publicBaseUrl: r.url("PUBLIC_BASE_URL", `http://localhost:${port}`, ["http:", "https:"])!,
     databaseUrl: r.url("DATABASE_URL", undefined, ["postgres:", "postgresql:"]),
+    databaseDirectUrl: r.url("DATABASE_DIRECT_URL", undefined, ["postgres:", "postgresql:"]),
     dataDir: path.resolve(cwd, r.raw("LUMENPAY_DATA_DIR") ?? ".lumenpay"),
     stellar: {
       network,
@@ -285,6 +293,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     },
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     db: {
+      pooler: r.oneOf("DATABASE_POOLER", ["none", "transaction"] as const, "none"),
       poolMax,
       poolMin,
       idleTimeoutMs: r.int("DB_IDLE_TIMEOUT_MS", 30_000),

@@ -70,6 +70,14 @@ export async function startServer({
       });
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   const pool = createPool(databaseUrl, config.db, logger);
+  // LISTEN and session advisory locks need a connection of their own, which a transaction pooler cannot give.
+  const directUrl = config.databaseDirectUrl ?? (config.db.pooler === "none" ? databaseUrl : undefined);
+  if (!directUrl) {
+    logger.warn(
+      "DATABASE_URL is a transaction pooler and DATABASE_DIRECT_URL is not set: delivery workers poll every second instead of " +
+        "listening, ingestion holds accounts with leases, and statement_timeout must be set on the database role",
+    );
+  }
   const metrics = createMetrics(pool);
   // The one signal every background loop gets; shutdown aborts it and waits for the loops to return.
   const background = new AbortController();
@@ -150,13 +158,13 @@ export async function startServer({
     }
     if (config.webhooks.workersEnabled) {
       const webhookMetrics = createWebhookMetrics(metrics.registry, pool);
-      loops.push(startWebhookRuntime({ config, pool, connectionString: databaseUrl, clock, log: logger, metrics: webhookMetrics, signal }).done);
+      loops.push(startWebhookRuntime({ config, pool, connectionString: directUrl, clock, log: logger, metrics: webhookMetrics, signal }).done);
     }
     loops.push(
       startPaymentIngestion({
         config,
         pool,
-        connectionString: databaseUrl,
+        connectionString: directUrl,
         clock,
         log: logger,
         metrics,

@@ -21,7 +21,8 @@ describe("loadConfig", () => {
     expect(config.publicBaseUrl).toBe("http://localhost:4000");
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe("/srv/lumenpay/.lumenpay");
-    expect(config.db).toEqual({ poolMax: 20, poolMin: 2, idleTimeoutMs: 30_000, connectionTimeoutMs: 5_000, statementTimeoutMs: 30_000 });
+    expect(config.db).toEqual({ pooler: "none", poolMax: 20, poolMin: 2, idleTimeoutMs: 30_000, connectionTimeoutMs: 5_000, statementTimeoutMs: 30_000 });
+    expect(config.databaseDirectUrl).toBeUndefined();
     expect(config.stellar).toEqual({ network: "testnet", networkPassphrase: Networks.TESTNET, horizonUrl: "https://horizon-testnet.stellar.org" });
     expect(config.poolMonitoring).toEqual({ enabled: false, intervalMs: 60_000 });
     expect(config.shutdownTimeoutMs).toBe(10_000);

@@ -15,7 +15,8 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
     min: db.poolMin,
     idleTimeoutMillis: db.idleTimeoutMs,
     connectionTimeoutMillis: db.connectionTimeoutMs,
-    statement_timeout: db.statementTimeoutMs,
+    // A transaction pooler refuses startup parameters: there the timeout is set on the database role.
+    ...(db.pooler === "none" && { statement_timeout: db.statementTimeoutMs }),
     application_name: "lumenpay",
   });
   // An idle client can die under us (database restart, admin termination). Without a listener

@@ -1,15 +1,13 @@
-import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Horizon } from "@stellar/stellar-sdk";
-import pg from "pg";
 import client from "prom-client";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Pool } from "../db/pool.js";
 import type { Metrics } from "../metrics/registry.js";
+import { advisoryLocks, leaseLocks } from "./account-locks.js";
 import { ingestAccount, reconnectDelayMs, type ApplyRecord, type IngestLog, type IngestMetrics } from "./ingest-account.js";
 import { listMerchantAccounts } from "./ingest-store.js";
 
@@ -19,8 +17,13 @@ export { reconnectDelayMs, type ApplyContext, type ApplyRecord } from "./ingest-
 export interface PaymentIngestionDeps<T> {
   config: Config;
   pool: Pool;
-  /** For the connection holding the advisory locks, which must not come from the pool. */
-  connectionString: string;
+  /**
+   * A direct connection string for the connection holding the advisory locks (never a transaction
+   * pooler's); without one, accounts are held with leases in the database (account-locks.ts).
+   */
+  connectionString: string | undefined;
+  /** How long a lease lasts without renewal (lease mode); default 30 s. */
+  leaseTtlMs?: number;
   clock: Clock;
   log: IngestLog;
   metrics: Pick<Metrics, "registry">;
@@ -41,11 +44,9 @@ export interface PaymentIngestionDeps<T> {
 
 const DEFAULT_POLL_ACCOUNTS_MS = 10_000;
 const DEFAULT_WATCHDOG_MS = 60_000;
+const DEFAULT_LEASE_TTL_MS = 30_000;
 
-/** The advisory lock of one account on one network: 64 bits of a hash, namespaced against other lock users. */
-export function ingestLockKey(networkPassphrase: string, account: string): string {
-  return createHash("sha256").update(`lumenpay:ingest\n${networkPassphrase}\n${account}`).digest().readBigInt64BE(0).toString();
-}
+export { ingestLockKey } from "./account-locks.js";
 
 /** Gauges computed at scrape time from the per-account state, which never leaves the process. */
 function createIngestMetrics(registry: client.Registry): IngestMetrics {
@@ -147,54 +148,40 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): Payment
     return { stop, done };
   };
 
-  /** One lock connection's lifetime; throws when the connection fails, returns when `signal` aborts. */
+  /** One lock holder's lifetime; throws when the locks fail, returns when `signal` aborts. */
   const lockSession = async (onEstablished: () => void): Promise<void> => {
-    const lost = new AbortController();
-    const onAbort = () => lost.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const locks = new pg.Client({
-      connectionString: deps.connectionString,
-      application_name: `lumenpay-ingest ${process.pid}@${hostname()}`.slice(0, 63),
-      keepAlive: true,
-    });
-    let failure: unknown;
-    locks.on("error", (error) => {
-      failure ??= error;
-      lost.abort();
-    });
-    locks.on("end", () => lost.abort());
+    const locks = deps.connectionString
+      ? await advisoryLocks(deps.connectionString, networkPassphrase)
+      : leaseLocks(deps.pool, networkPassphrase, deps.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
+    const lost = AbortSignal.any([signal, locks.lost]);
     const running = new Map<string, Running>();
+    const stopAccount = async (account: string, why: string) => {
+      const r = running.get(account)!;
+      r.stop.abort();
+      await r.done;
+      running.delete(account);
+      log.info({ account }, why);
+    };
     try {
-      await locks.connect();
-      while (!lost.signal.aborted) {
+      while (!lost.aborted) {
         const accounts = new Set(await listMerchantAccounts(deps.pool));
-        for (const [account, r] of running) {
-          if (accounts.has(account)) continue;
-          r.stop.abort();
-          await r.done;
-          running.delete(account);
-          await locks.query("select pg_advisory_unlock($1::int8)", [ingestLockKey(networkPassphrase, account)]);
-          log.info({ account }, "stopped ingesting an account no merchant uses");
+        for (const account of [...running.keys()].filter((a) => !accounts.has(a))) {
+          await stopAccount(account, "stopped ingesting an account no merchant uses");
+          await locks.release(account);
         }
-        const wanted = [...accounts].filter((a) => !running.has(a));
-        // One round trip for every lock, which doubles as a liveness check of the lock connection.
-        const { rows } = await locks.query<{ account: string; locked: boolean }>(
-          "select account, pg_try_advisory_lock(key) as locked from unnest($1::text[], $2::int8[]) as t(account, key)",
-          [wanted, wanted.map((a) => ingestLockKey(networkPassphrase, a))],
-        );
-        for (const { account, locked } of rows) if (locked) running.set(account, startAccount(account, lost.signal));
+        for (const account of await locks.renew([...running.keys()])) await stopAccount(account, "lost the account's lease; another instance may ingest it");
+        const taken = await locks.take([...accounts].filter((a) => !running.has(a)));
+        for (const account of taken) running.set(account, startAccount(account, lost));
         onEstablished();
-        await sleep(pollAccountsMs, undefined, { signal: lost.signal }).catch(() => undefined);
+        await sleep(pollAccountsMs, undefined, { signal: lost }).catch(() => undefined);
       }
     } finally {
-      signal.removeEventListener("abort", onAbort);
       // Streams stop before the locks go, so that no other instance starts while a batch commits here.
       for (const r of running.values()) r.stop.abort();
       await Promise.all([...running.values()].map((r) => r.done));
-      locks.removeAllListeners("end");
-      await locks.end().catch(() => undefined);
+      await locks.close().catch(() => undefined);
     }
-    if (!signal.aborted) throw failure ?? new Error("the advisory lock connection closed");
+    if (!signal.aborted) throw locks.lost.reason ?? new Error("the ingestion locks were lost");
   };
 
   const done = (async () => {

@@ -91,3 +91,20 @@ export function createNotificationListener(opts: {
     },
   };
 }
+
+/** No notifications: every wait lasts its whole timeout (or until `signal` aborts), so callers simply poll. */
+export function pollingOnly(): NotificationListener {
+  return {
+    wait: (timeoutMs, signal) =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        signal.addEventListener("abort", done, { once: true });
+      }),
+    close: async () => undefined,
+  };
+}

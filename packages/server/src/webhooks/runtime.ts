@@ -8,7 +8,7 @@ import { randomToken } from "../ids.js";
 import { every } from "../every.js";
 import { createDeliverer } from "./deliver.js";
 import { createWebhookSender, type WebhookSender } from "./http.js";
-import { createNotificationListener } from "./listener.js";
+import { createNotificationListener, pollingOnly } from "./listener.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { claimDeliveries, releaseDeliveries } from "./queue.js";
 import { processRecoveries, purgeOldAttempts } from "./maintenance.js";
@@ -20,8 +20,11 @@ export const USER_AGENT = "Lumenpay-Webhooks/0.1.0";
 export interface WebhookRuntimeDeps {
   config: Config;
   pool: Pool;
-  /** Used for the LISTEN connection, which must not come from the pool. */
-  connectionString: string;
+  /**
+   * A direct connection string for LISTEN, which must not come from the pool nor go through a
+   * transaction pooler (it would hear nothing); without one the worker only polls.
+   */
+  connectionString: string | undefined;
   clock: Clock;
   log: FastifyBaseLogger;
   metrics: WebhookMetrics;
@@ -48,7 +51,9 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
       userAgent: USER_AGENT,
       maxConcurrentPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
     });
-  const listener = createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log });
+  const listener = deps.connectionString
+    ? createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log })
+    : pollingOnly();
   const { leaseMs } = config.webhooks;
 
   const worker = createDeliveryWorker({

@@ -21,7 +21,14 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false>, wh
   }
 }
 
-export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "observe" | "horizonUrl" | "networkPassphrase" | "watchdogMs"> & {
+export type IngestionOptions<T> = Pick<
+  PaymentIngestionDeps<T>,
+  "apply" | "observe" | "horizonUrl" | "networkPassphrase" | "watchdogMs" | "leaseTtlMs"
+> & {
+  /** Default: `db.pool`. */
+  pool?: Pool;
+  /** The advisory-lock connection; default `db.url`, undefined for leases (a database behind a pooler). */
+  connectionString?: string | undefined;
   /** Default: the system clock. */
   clock?: Clock;
   /** Default: `loadConfig({})`. */
@@ -34,12 +41,15 @@ export type IngestionOptions<T> = Pick<PaymentIngestionDeps<T>, "apply" | "obser
  * An ingesting instance in this process over `db`, re-reading merchant accounts every 100 ms.
  * `stop` aborts it and resolves once it has wound down; calling it again returns the same promise.
  */
-export function startIngestion<T>(db: TestDatabase, { config = loadConfig({}), metrics = createMetrics(db.pool), clock = systemClock, ...deps }: IngestionOptions<T>) {
+export function startIngestion<T>(
+  db: TestDatabase,
+  { config = loadConfig({}), metrics = createMetrics(db.pool), clock = systemClock, pool = db.pool, ...deps }: IngestionOptions<T>,
+) {
   const controller = new AbortController();
   const ingestion = startPaymentIngestion({
     config,
-    pool: db.pool,
-    connectionString: db.url,
+    pool,
+    connectionString: "connectionString" in deps ? deps.connectionString : db.url,
     clock,
     log: createLogger("silent"),
     metrics,

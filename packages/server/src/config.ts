@@ -94,6 +94,8 @@ export interface Config {
     secretRotationGraceHours: number;
     /** Attempt logs older than this are purged. */
     logRetentionDays: number;
+    /** Events, finished deliveries and finished recoveries older than this are purged. */
+    eventRetentionDays: number;
     /** Concurrent requests to one endpoint, so one slow merchant cannot hold up the others. */
     maxConcurrentPerEndpoint: number;
     /** Concurrent deliveries per process. */
@@ -317,6 +319,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       disableAfterHours: r.int("WEBHOOK_DISABLE_AFTER_HOURS", 120, { min: 1 }),
       secretRotationGraceHours: r.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24, { min: 0, max: 24 * 30 }),
       logRetentionDays: r.int("WEBHOOK_LOG_RETENTION_DAYS", 30, { min: 1 }),
+      eventRetentionDays: r.int("WEBHOOK_EVENT_RETENTION_DAYS", 30, { min: 1 }),
       maxConcurrentPerEndpoint: r.int("WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT", 10, { min: 1, max: 1000 }),
       workerConcurrency: r.int("WEBHOOK_WORKER_CONCURRENCY", 200, { min: 1, max: 10_000 }),
       workersEnabled: r.bool("WEBHOOK_WORKERS_ENABLED", true),

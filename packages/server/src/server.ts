@@ -187,7 +187,7 @@ export async function startServer({
     );
     loops.push(
       every(IDEMPOTENCY_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging idempotency keys failed"), async () => {
-        const purged = await purgeExpiredIdempotencyKeys(pool, clock.now());
+        const purged = await purgeExpiredIdempotencyKeys(pool, clock.now(), signal);
         if (purged > 0) logger.info(`purged ${purged} expired idempotency key(s)`);
       }),
     );

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../clock.js";
 import { transaction, type Db, type Pool } from "../db/pool.js";
+import { purgeInBatches } from "../db/purge.js";
 import { badRequest, HttpError } from "./errors.js";
 
 /** How long a key's result is replayed; older records count as absent. */
@@ -143,9 +144,12 @@ export async function replyIdempotently<T>(
 }
 
 /** Deletes records past their 24 h; for a background job. Returns how many were deleted. */
-export async function purgeExpiredIdempotencyKeys(db: Db, now: Date): Promise<number> {
-  const { rowCount } = await db.query("delete from idempotency_keys where created_at <= $1", [
-    new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS),
-  ]);
-  return rowCount ?? 0;
+export function purgeExpiredIdempotencyKeys(db: Db, now: Date, signal?: AbortSignal): Promise<number> {
+  return purgeInBatches(
+    db,
+    `delete from idempotency_keys where (merchant_id, key) in (
+       select merchant_id, key from idempotency_keys where created_at <= $2 limit $1 for update skip locked)`,
+    [new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS)],
+    signal,
+  );
 }

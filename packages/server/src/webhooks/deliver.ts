@@ -7,7 +7,7 @@ import type { WebhookMetrics } from "./metrics.js";
 import { completeDeliveries, failDelivery, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type Completion } from "./queue.js";
 import { nextAttemptAt } from "./retry.js";
 import type { SecretBox } from "./secrets.js";
-import type { WebhookSender } from "./http.js";
+import type { SendResult, WebhookSender } from "./http.js";
 import { endpointOut, parkPendingDeliveries, type EndpointRow } from "./endpoints-store.js";
 
 export interface DeliverDeps {
@@ -30,6 +30,9 @@ function liveSecrets(d: ClaimedDelivery, box: SecretBox, now: Date): string[] {
   if (d.previousSecret && d.previousSecretExpiresAt && d.previousSecretExpiresAt > now) secrets.push(box.open(d.previousSecret));
   return secrets;
 }
+
+/** The outcome of an attempt that could not be prepared: no request, nothing received. */
+const NOT_SENT: SendResult = { ok: false, durationMs: 0, bodySnippet: "" };
 
 /** Most completions recorded by one statement; bounds its size. */
 const MAX_COMPLETION_BATCH = 500;
@@ -70,6 +73,21 @@ function batched<T, R>(flush: (items: T[]) => Promise<R[]>, maxBatch: number): (
 export function createDeliverer(deps: DeliverDeps) {
   // Recording touches nothing outside the database, so a transaction a conflict aborted is simply run again.
   const retryOnce = { retryOnConflict: true, log: deps.log };
+  /**
+   * The signed headers, or undefined when the delivery cannot even be signed (a secret encrypted with
+   * another LUMENPAY_ENCRYPTION_KEY): counted like a failed attempt, so that it follows the retry
+   * schedule to `failed` instead of being claimed forever. The cause is logged, never the secret.
+   */
+  const prepare = (d: ClaimedDelivery, at: Date) => {
+    try {
+      return signDelivery({ id: d.eventId, timestamp: Math.floor(at.getTime() / 1000), body: d.body, secrets: liveSecrets(d, deps.secrets, at), signingSeed: deps.signingSeed });
+    } catch (error) {
+      deps.metrics.deliveryErrors.inc({ reason: "preparation_failed" });
+      deps.log.warn({ delivery: d.id, endpoint: d.endpointId, error: (error as Error).name }, "a delivery could not be signed (is LUMENPAY_ENCRYPTION_KEY the one its secret was stored with?)");
+      return undefined;
+    }
+  };
+
   const complete = batched(async (batch: Completion[]) => {
     const recorded = await transaction(deps.pool, (tx) => completeDeliveries(tx, deps.workerId, batch), retryOnce);
     return batch.map((c) => recorded.has(c.id));
@@ -77,14 +95,10 @@ export function createDeliverer(deps: DeliverDeps) {
 
   return async function deliver(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
     const startedAt = deps.clock.now();
-    const headers = signDelivery({
-      id: d.eventId,
-      timestamp: Math.floor(startedAt.getTime() / 1000),
-      body: d.body,
-      secrets: liveSecrets(d, deps.secrets, startedAt),
-      signingSeed: deps.signingSeed,
-    });
-    const result = await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, endpointId: d.endpointId, signal });
+    const headers = prepare(d, startedAt);
+    const result: SendResult = headers
+      ? await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, endpointId: d.endpointId, signal })
+      : NOT_SENT;
     if (result.errorClass === "aborted") {
       // Cut short by shutdown: hand the row back for another worker rather than count a failure.
       // An answer that did arrive is recorded like any other, so the receiver's log and ours agree.
@@ -99,10 +113,10 @@ export function createDeliverer(deps: DeliverDeps) {
       startedAt,
       durationMs: Math.round(result.durationMs),
       statusCode: result.status ?? null,
-      errorClass: result.ok ? null : (result.errorClass ?? "http_status"),
+      errorClass: result.ok ? null : result === NOT_SENT ? "preparation_failed" : (result.errorClass ?? "http_status"),
       responseBody: result.bodySnippet || null,
     };
-    deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
+    if (headers) deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
 
     if (result.ok) {
       const done = await complete({ id: d.id, endpointId: d.endpointId, now, attempt });

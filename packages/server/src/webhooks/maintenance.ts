@@ -1,3 +1,4 @@
+import { purgeInBatches } from "../db/purge.js";
 import { transaction, type Db, type Pool } from "../db/pool.js";
 import { notifyDeliveryWorkers } from "../events/outbox.js";
 import { lockEndpointRow } from "./endpoints-store.js";
@@ -63,18 +64,65 @@ async function requeueDeliveries(tx: Db, r: RunningRecovery, now: Date): Promise
   return rowCount ?? 0;
 }
 
+const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000);
+
 /** Deletes attempt logs older than the retention period, in batches so no statement runs long. */
-export async function purgeOldAttempts(db: Db, now: Date, retentionDays: number, signal: AbortSignal): Promise<number> {
-  const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
-  let total = 0;
-  while (!signal.aborted) {
-    const { rowCount } = await db.query(
-      // Skipping rows another process is purging: two purges never wait for each other.
-      `delete from webhook_attempts where id in (select id from webhook_attempts where started_at < $1 limit 5000 for update skip locked)`,
-      [cutoff],
-    );
-    total += rowCount ?? 0;
-    if ((rowCount ?? 0) < 5000) break;
-  }
-  return total;
+export function purgeOldAttempts(db: Db, now: Date, retentionDays: number, signal: AbortSignal): Promise<number> {
+  return purgeInBatches(
+    db,
+    "delete from webhook_attempts where id in (select id from webhook_attempts where started_at < $2 limit $1 for update skip locked)",
+    [daysBefore(now, retentionDays)],
+    signal,
+  );
+}
+
+/**
+ * Deletes what is older than `retentionDays`, in foreign-key order: finished deliveries with their
+ * attempt logs (pending ones are still owed), then events no delivery refers to, then finished
+ * recoveries. Returns the rows deleted per table.
+ */
+export async function purgeOldWebhookData(db: Db, now: Date, retentionDays: number, signal: AbortSignal) {
+  const cutoff = daysBefore(now, retentionDays);
+  const deliveries = await purgeInBatches(
+    db,
+    `with doomed as (
+       select id from webhook_deliveries where created_at < $2 and status <> 'pending' order by id limit $1 for update skip locked
+     ), attempts as (
+       delete from webhook_attempts where delivery_id in (select id from doomed)
+     )
+     delete from webhook_deliveries where id in (select id from doomed)`,
+    [cutoff],
+    signal,
+  );
+  const events = await purgeInBatches(
+    db,
+    `delete from events where id in (
+       select id from events e where created_at < $2 and not exists (select 1 from webhook_deliveries d where d.event_id = e.id)
+       limit $1 for update skip locked)`,
+    [cutoff],
+    signal,
+  );
+  const recoveries = await purgeInBatches(
+    db,
+    "delete from webhook_recoveries where id in (select id from webhook_recoveries where status = 'done' and created_at < $2 limit $1 for update skip locked)",
+    [cutoff],
+    signal,
+  );
+  return { deliveries, events, recoveries };
+}
+
+/**
+ * Fails the deliveries still queued for a deleted endpoint: the ones an event committed while the
+ * endpoint was being deleted (deleting fails those it sees). Claiming never picks them either.
+ */
+export async function dropDeletedEndpointDeliveries(db: Db, now: Date): Promise<number> {
+  return purgeInBatches(
+    db,
+    `update webhook_deliveries d set status = 'failed', last_error = 'The endpoint was deleted.', completed_at = $2, locked_by = null, locked_until = null
+     where d.id in (
+       select d.id from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
+       where d.status = 'pending' and e.deleted_at is not null and d.locked_by is null
+       order by d.id limit $1 for no key update of d skip locked)`,
+    [now],
+  );
 }

@@ -6,6 +6,8 @@ export interface WebhookMetrics {
   deliveryDuration: client.Histogram;
   eventToDelivery: client.Histogram;
   endpointsDisabled: client.Counter;
+  /** Attempts that failed before any request could be sent, by reason. */
+  deliveryErrors: client.Counter<"reason">;
 }
 
 /** Webhook metrics on the process registry; queue gauges are read from the database at scrape time. */
@@ -53,6 +55,12 @@ export function createWebhookMetrics(registry: client.Registry, pool: Pool): Web
     endpointsDisabled: new client.Counter({
       name: "webhook_endpoints_disabled_total",
       help: "Endpoints disabled automatically (410 Gone or continuous failure).",
+      registers: [registry],
+    }),
+    deliveryErrors: new client.Counter({
+      name: "webhook_delivery_errors_total",
+      help: "Delivery attempts that failed before any request was sent, by reason (preparation_failed: e.g. a secret that cannot be decrypted).",
+      labelNames: ["reason"],
       registers: [registry],
     }),
   };

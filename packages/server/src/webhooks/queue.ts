@@ -51,13 +51,15 @@ export async function claimDeliveries(
 ): Promise<ClaimedDelivery[]> {
   const { rows } = await db.query<ClaimRow>(
     `with due as (
-       select id from webhook_deliveries
-       where status = 'pending' and next_attempt_at <= $2
-         and (locked_until is null or locked_until < $2)
-         and not (endpoint_id = any ($5::text[]))
-       order by next_attempt_at
+       select d.id from webhook_deliveries d
+       where d.status = 'pending' and d.next_attempt_at <= $2
+         and (d.locked_until is null or d.locked_until < $2)
+         and not (d.endpoint_id = any ($5::text[]))
+         -- Never to an endpoint removed or switched off meanwhile: its rows wait (disabled) or are dropped (deleted).
+         and exists (select 1 from webhook_endpoints e where e.id = d.endpoint_id and not e.disabled and e.deleted_at is null)
+       order by d.next_attempt_at
        limit $4
-       for no key update skip locked
+       for no key update of d skip locked
      ), claimed as (
        update webhook_deliveries d
        set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000), attempts = d.attempts + 1

@@ -11,7 +11,7 @@ import { createWebhookSender, type WebhookSender } from "./http.js";
 import { createNotificationListener, pollingOnly } from "./listener.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { claimDeliveries, releaseDeliveries } from "./queue.js";
-import { processRecoveries, purgeOldAttempts } from "./maintenance.js";
+import { dropDeletedEndpointDeliveries, processRecoveries, purgeOldAttempts, purgeOldWebhookData } from "./maintenance.js";
 import { createSecretBox } from "./secrets.js";
 import { createDeliveryWorker } from "./worker.js";
 
@@ -33,6 +33,8 @@ export interface WebhookRuntimeDeps {
   sender?: WebhookSender;
   pollIntervalMs?: number;
   maintenanceIntervalMs?: number;
+  /** How often data past its retention is purged; default hourly. */
+  purgeIntervalMs?: number;
 }
 
 /**
@@ -87,9 +89,11 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
     (error) => log.error({ err: error }, "webhook maintenance failed; will retry"),
     async () => {
       await processRecoveries(pool, clock.now());
-      if (Date.now() - lastPurge > 3_600_000) {
-        const purged = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);
-        if (purged > 0) log.info({ purged }, "purged old webhook attempt logs");
+      await dropDeletedEndpointDeliveries(pool, clock.now());
+      if (Date.now() - lastPurge > (deps.purgeIntervalMs ?? 3_600_000)) {
+        const attempts = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);
+        const older = await purgeOldWebhookData(pool, clock.now(), config.webhooks.eventRetentionDays, signal);
+        if (attempts + older.deliveries + older.events + older.recoveries > 0) log.info({ attempts, ...older }, "purged webhook data past its retention");
         lastPurge = Date.now();
       }
     },

@@ -47,7 +47,8 @@ async function setStatus(deliveryId: string, status: string) {
  */
 async function failAttempt(deliveryId: string, attempt: { startedAt: string; statusCode: number | null; errorClass: string; body: string | null }, retryAt: Date | null) {
   const { rows } = await t.db.pool.query<{ attempts: number; endpoint_id: string }>(
-    "update webhook_deliveries set locked_by = 'test-worker', attempts = attempts + 1 where id = $1 returning attempts, endpoint_id",
+    // As a claim does: the lease only; recording the attempt counts it.
+    "update webhook_deliveries set locked_by = 'test-worker' where id = $1 returning attempts + 1 as attempts, endpoint_id",
     [deliveryId],
   );
   const leased = rows[0]!;

@@ -62,7 +62,9 @@ export async function claimDeliveries(
        for no key update of d skip locked
      ), claimed as (
        update webhook_deliveries d
-       set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000), attempts = d.attempts + 1
+       -- attempts counts attempts made: it grows when one is recorded, so a crash mid-attempt (the lease
+       -- expires, the row is claimed again) does not use up a step of the retry schedule.
+       set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000)
        from due where d.id = due.id
        returning d.id, d.event_id, d.endpoint_id, d.attempts, d.event_created_at
      )
@@ -76,7 +78,7 @@ export async function claimDeliveries(
     id: r.id,
     eventId: r.event_id,
     endpointId: r.endpoint_id,
-    attempt: r.attempts,
+    attempt: r.attempts + 1,
     eventCreatedAt: r.event_created_at,
     body: r.body,
     url: r.url,
@@ -93,7 +95,7 @@ export async function releaseDeliveries(db: Db, ids: string[], workerId: string)
     `with released as (
        select id from webhook_deliveries where id = any ($1::text[]) and locked_by = $2 order by id for no key update
      )
-     update webhook_deliveries d set locked_by = null, locked_until = null, attempts = d.attempts - 1
+     update webhook_deliveries d set locked_by = null, locked_until = null
      from released where d.id = released.id`,
     [ids, workerId],
   );
@@ -145,7 +147,7 @@ export async function completeDeliveries(tx: Db, workerId: string, completions: 
      ), done as (
        update webhook_deliveries d
        set status = 'succeeded', locked_by = null, locked_until = null, completed_at = i.completed_at,
-           last_status = i.status_code, last_error = null
+           last_status = i.status_code, last_error = null, attempts = d.attempts + 1
        from leased l join input i using (id)
        where d.id = l.id
        returning d.id, d.endpoint_id
@@ -195,7 +197,7 @@ export async function failDelivery(
   const { rowCount } = await tx.query(
     `update webhook_deliveries
      set status = $3, next_attempt_at = coalesce($4, next_attempt_at), completed_at = case when $3 = 'failed' then $5::timestamptz end,
-         locked_by = null, locked_until = null, last_status = $6, last_error = $7
+         locked_by = null, locked_until = null, last_status = $6, last_error = $7, attempts = attempts + 1
      where id = $1 and locked_by = $2`,
     [
       args.id,

@@ -2,7 +2,9 @@ import { Keypair, Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createMerchant } from "../src/merchants/service.js";
 import { accountOwner, setMerchantAccounts } from "../src/merchants/store.js";
-import { type ApplyRecord, ingestLockKey, parsePagingToken, reconnectDelayMs } from "../src/stellar/ingest.js";
+import { backoffMs } from "../src/backoff.js";
+import { RECONNECT_BACKOFF } from "../src/stellar/ingest-account.js";
+import { type ApplyRecord, ingestLockKey, parsePagingToken } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { connected, metricValue, newMerchant, opToken, pastTheSecondOf, startIngestion, storedCursor, waitFor as waitUntil } from "./support/ingest.js";
@@ -190,9 +192,10 @@ describe("payment ingestion", () => {
   });
 
   it("backs off exponentially, with jitter and a ceiling", () => {
-    expect([1, 2, 3, 4].map((n) => reconnectDelayMs(n, () => 0.5))).toEqual([500, 1000, 2000, 4000]);
-    expect(reconnectDelayMs(30, () => 0.5)).toBe(30_000);
-    expect(reconnectDelayMs(1, () => 0)).toBe(400);
-    expect(reconnectDelayMs(1, () => 1)).toBe(600);
+    const delay = (n: number, random: () => number) => backoffMs(n, RECONNECT_BACKOFF, random);
+    expect([1, 2, 3, 4].map((n) => delay(n, () => 0.5))).toEqual([500, 1000, 2000, 4000]);
+    expect(delay(30, () => 0.5)).toBe(30_000);
+    expect(delay(1, () => 0)).toBe(400);
+    expect(delay(1, () => 1)).toBe(600);
   });
 });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Horizon } from "@stellar/stellar-sdk";
 import type client from "prom-client";
+import { backoffMs } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import { transaction, type Db, type Pool } from "../db/pool.js";
 import { CLOCK_SLACK_MS } from "../payments/matching.js";
@@ -60,14 +61,8 @@ export interface AccountIngestionDeps<T> {
 const PAGE_LIMIT = 200;
 // A stream outrunning the database is dropped past this backlog; paging, which waits for us, resumes.
 const MAX_BUFFERED = 10 * PAGE_LIMIT;
-const RECONNECT_BASE_MS = 500;
-const RECONNECT_MAX_MS = 30_000;
-
-/** Exponential backoff with ±20 % jitter before reconnection attempt `failures` (1, 2, …). */
-export function reconnectDelayMs(failures: number, random: () => number): number {
-  const base = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.max(0, failures - 1));
-  return Math.round(base * (0.8 + 0.4 * random()));
-}
+/** Reconnections to Horizon and to the lock connection: from half a second, doubling up to 30 s. */
+export const RECONNECT_BACKOFF = { baseMs: 500, maxMs: 30_000 };
 
 /** `promise`, or a rejection as soon as `signal` aborts, so shutdown never waits on a slow Horizon. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -111,7 +106,7 @@ export async function ingestAccount<T>(deps: AccountIngestionDeps<T>): Promise<v
       failures++;
       metrics.reconnects.inc({ reason: "error" });
       deps.log.warn({ err: error, account: key.account, failures }, "payment ingestion failed; reconnecting");
-      await sleep(reconnectDelayMs(failures, Math.random), undefined, { signal }).catch(() => undefined);
+      await sleep(backoffMs(failures, RECONNECT_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
     }
   }
   // Another instance may hold this account now; a stale entry here would contradict it.

@@ -3,16 +3,17 @@ import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Horizon } from "@stellar/stellar-sdk";
 import client from "prom-client";
+import { backoffMs } from "../backoff.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Pool } from "../db/pool.js";
 import type { Metrics } from "../metrics/registry.js";
 import { advisoryLocks, leaseLocks } from "./account-locks.js";
-import { ingestAccount, reconnectDelayMs, type ApplyRecord, type IngestLog, type IngestMetrics } from "./ingest-account.js";
+import { ingestAccount, RECONNECT_BACKOFF, type ApplyRecord, type IngestLog, type IngestMetrics } from "./ingest-account.js";
 import { listMerchantAccounts } from "./ingest-store.js";
 
 export { parsePagingToken } from "./ingest-store.js";
-export { reconnectDelayMs, type ApplyContext, type ApplyRecord } from "./ingest-account.js";
+export { type ApplyContext, type ApplyRecord } from "./ingest-account.js";
 
 export interface PaymentIngestionDeps<T> {
   config: Config;
@@ -193,7 +194,7 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): Payment
         if (signal.aborted) break;
         failures++;
         log.error({ err: error, failures }, "payment ingestion lost its database lock connection; reconnecting");
-        await sleep(reconnectDelayMs(failures, Math.random), undefined, { signal }).catch(() => undefined);
+        await sleep(backoffMs(failures, RECONNECT_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
       }
     }
   })().finally(() => {

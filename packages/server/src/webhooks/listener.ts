@@ -1,4 +1,5 @@
 import pg from "pg";
+import { backoffMs } from "../backoff.js";
 
 export interface NotificationListener {
   /** Resolves on the next notification, after `timeoutMs`, or when `signal` aborts. */
@@ -58,7 +59,7 @@ export function createNotificationListener(opts: {
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       void connect();
-    }, Math.min(100 * 2 ** failures, 5_000));
+    }, backoffMs(failures, { baseMs: 200, maxMs: 5_000 }, Math.random));
     retryTimer.unref();
   };
 

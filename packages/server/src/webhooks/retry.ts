@@ -1,3 +1,4 @@
+import { jittered } from "../backoff.js";
 /**
  * When to try a failed webhook delivery again: one pure function, so the whole retry policy is
  * table-tested and the worker only applies it.
@@ -51,7 +52,7 @@ export function parseRetryAfter(value: string, now: Date): number | undefined {
 export function nextAttemptAt({ attempt, now, schedule, status, retryAfter, random }: RetryInput): Date | null {
   const base = schedule[attempt - 1];
   if (base === undefined) return null;
-  let delay = base * (0.8 + 0.4 * random());
+  let delay = jittered(base, random);
   if ((status === 429 || status === 503) && retryAfter !== undefined) {
     const asked = parseRetryAfter(retryAfter, now);
     if (asked !== undefined) delay = Math.min(Math.max(asked, base), 2 * base);

@@ -1,3 +1,4 @@
+import { backoffMs } from "../backoff.js";
 import type { ClaimedDelivery } from "./queue.js";
 
 export interface DeliveryWorkerDeps {
@@ -77,7 +78,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
         deps.log.error({ err: error }, "claiming deliveries failed; retrying");
       }
       if (more || deps.signal.aborted || (failures === 0 && slotFreedSinceClaim)) continue;
-      const sleepMs = failures > 0 ? Math.min(deps.pollIntervalMs * 2 ** failures, 10_000) : deps.pollIntervalMs;
+      const sleepMs = failures > 0 ? backoffMs(failures + 1, { baseMs: deps.pollIntervalMs, maxMs: 10_000 }, Math.random) : deps.pollIntervalMs;
       // Its own signal, so a wait cut short by a freed slot is cancelled rather than left pending
       // (with its timer and listeners) until the next NOTIFY or timeout.
       const woken = new AbortController();

@@ -13,7 +13,7 @@ import { createLogger } from "../src/logger.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { createMetrics } from "../src/metrics/registry.js";
 import { insertEndpoint } from "../src/webhooks/endpoints-store.js";
-import { createWebhookSender, type LookupFn, type WebhookSender } from "../src/webhooks/http.js";
+import { createWebhookSender, type LookupFn, type WebhookSender } from "../src/webhooks/sender.js";
 import { createWebhookMetrics } from "../src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../src/webhooks/runtime.js";
 import { createSecretBox, generateSecret } from "../src/webhooks/secrets.js";

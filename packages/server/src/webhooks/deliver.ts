@@ -7,7 +7,7 @@ import type { WebhookMetrics } from "./metrics.js";
 import { completeDeliveries, failDelivery, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type Completion } from "./queue.js";
 import { nextAttemptAt } from "./retry.js";
 import type { SecretBox } from "./secrets.js";
-import type { SendResult, WebhookSender } from "./http.js";
+import type { SendResult, WebhookSender } from "./sender.js";
 import { endpointOut, parkPendingDeliveries, type EndpointRow } from "./endpoints-store.js";
 
 export interface DeliverDeps {

@@ -7,7 +7,7 @@ import { DELIVERIES_CHANNEL } from "../events/outbox.js";
 import { randomToken } from "../ids.js";
 import { every } from "../every.js";
 import { createDeliverer } from "./deliver.js";
-import { createWebhookSender, type WebhookSender } from "./http.js";
+import { createWebhookSender, type WebhookSender } from "./sender.js";
 import { createNotificationListener, pollingOnly } from "./listener.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { claimDeliveries, releaseDeliveries } from "./queue.js";

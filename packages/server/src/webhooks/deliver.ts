@@ -8,7 +8,7 @@ import { completeDeliveries, failDelivery, releaseDeliveries, type AttemptRecord
 import { nextAttemptAt } from "./retry.js";
 import type { SecretBox } from "./secrets.js";
 import type { SendResult, WebhookSender } from "./sender.js";
-import { endpointOut, parkPendingDeliveries, type EndpointRow } from "./endpoints-store.js";
+import { endpointOut, markEndpointFailing, parkPendingDeliveries, setEndpointDisabled, type EndpointRow } from "./endpoints-store.js";
 
 export interface DeliverDeps {
   pool: Pool;
@@ -164,12 +164,7 @@ async function recordFailure(
   });
   if (!status) return { outcome: "lease_lost", disabled: false };
   const outcome = status === "pending" ? "retry_scheduled" : "failed";
-  const { rows } = await tx.query<EndpointRow>(
-    `update webhook_endpoints set failing_since = coalesce(failing_since, $2)
-     where id = $1 and not disabled and deleted_at is null returning *`,
-    [d.endpointId, f.now],
-  );
-  const endpoint = rows[0];
+  const endpoint = await markEndpointFailing(tx, d.endpointId, f.now);
   const failingForMs = endpoint?.failing_since ? f.now.getTime() - endpoint.failing_since.getTime() : 0;
   if (!endpoint || !(f.gone || failingForMs >= deps.disableAfterHours * 3_600_000)) return { outcome, disabled: false };
   const reason = f.gone ? "The endpoint answered 410 Gone." : `The endpoint failed continuously for ${deps.disableAfterHours} hours.`;
@@ -179,11 +174,8 @@ async function recordFailure(
 
 /** Turns an endpoint off and records `endpoint.disabled` (delivered to the merchant's other endpoints). */
 async function disableEndpoint(tx: Db, endpoint: EndpointRow, reason: string, now: Date): Promise<void> {
-  const { rows } = await tx.query<EndpointRow>(
-    "update webhook_endpoints set disabled = true, disabled_reason = $2, updated_at = $3 where id = $1 returning *",
-    [endpoint.id, reason, now],
-  );
+  const disabled = await setEndpointDisabled(tx, endpoint.id, reason, now);
   // Park what is still queued: it stays recoverable, and a dead endpoint stops costing attempts.
   await parkPendingDeliveries(tx, endpoint.id);
-  await recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(rows[0]!), now });
+  await recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(disabled), now });
 }

@@ -182,3 +182,21 @@ export async function parkPendingDeliveries(tx: Db, endpointId: string): Promise
     [endpointId],
   );
 }
+
+/** Starts (or continues) the endpoint's run of failures; undefined when it is disabled or deleted. */
+export async function markEndpointFailing(tx: Db, id: string, now: Date): Promise<EndpointRow | undefined> {
+  const { rows } = await tx.query<EndpointRow>(
+    `update webhook_endpoints set failing_since = coalesce(failing_since, $2)
+     where id = $1 and not disabled and deleted_at is null returning *`,
+    [id, now],
+  );
+  return rows[0];
+}
+
+export async function setEndpointDisabled(tx: Db, id: string, reason: string, now: Date): Promise<EndpointRow> {
+  const { rows } = await tx.query<EndpointRow>(
+    "update webhook_endpoints set disabled = true, disabled_reason = $2, updated_at = $3 where id = $1 returning *",
+    [id, reason, now],
+  );
+  return rows[0]!;
+}

@@ -50,15 +50,32 @@ export async function claimDeliveries(
   args: { workerId: string; now: Date; leaseMs: number; limit: number; skipEndpoints: string[] },
 ): Promise<ClaimedDelivery[]> {
   const { rows } = await db.query<ClaimRow>(
-    `with due as (
-       select d.id from webhook_deliveries d
-       where d.status = 'pending' and d.next_attempt_at <= $2
-         and (d.locked_until is null or d.locked_until < $2)
-         and not (d.endpoint_id = any ($5::text[]))
-         -- Never to an endpoint removed or switched off meanwhile: its rows wait (disabled) or are dropped (deleted).
-         and exists (select 1 from webhook_endpoints e where e.id = d.endpoint_id and not e.disabled and e.deleted_at is null)
-       order by d.next_attempt_at
+    `with recursive active (endpoint_id) as (
+       -- The endpoints with pending deliveries, one index probe each (a loose index scan).
+       (select endpoint_id from webhook_deliveries where status = 'pending' order by endpoint_id limit 1)
+       union all
+       select (select d.endpoint_id from webhook_deliveries d where d.status = 'pending' and d.endpoint_id > a.endpoint_id order by d.endpoint_id limit 1)
+       from active a where a.endpoint_id is not null
+     ), candidates as (
+       -- Each active endpoint's oldest due rows, then the oldest of all: a skipped endpoint's backlog is never read.
+       select c.id, c.next_attempt_at
+       from active a
+       join webhook_endpoints e on e.id = a.endpoint_id
+       cross join lateral (
+         select d.id, d.next_attempt_at from webhook_deliveries d
+         where d.endpoint_id = a.endpoint_id and d.status = 'pending' and d.next_attempt_at <= $2
+           and (d.locked_until is null or d.locked_until < $2)
+         order by d.next_attempt_at
+         limit $4
+       ) c
+       -- Never to an endpoint removed or switched off meanwhile: its rows wait (disabled) or are dropped (deleted).
+       where not e.disabled and e.deleted_at is null and not (e.id = any ($5::text[]))
+       order by c.next_attempt_at
        limit $4
+     ), due as (
+       select d.id from webhook_deliveries d join candidates using (id)
+       where d.status = 'pending' and (d.locked_until is null or d.locked_until < $2)
+       order by d.id
        for no key update of d skip locked
      ), claimed as (
        update webhook_deliveries d

@@ -54,7 +54,7 @@ export async function run(): Promise<void> {
         const started = performance.now();
         const claimed = await claimDeliveries(db.pool, { workerId: "bench", now: new Date(), leaseMs: 60_000, limit: 50, skipEndpoints: skip });
         const ms = performance.now() - started;
-        await releaseDeliveries(db.pool, claimed.map((c) => c.id), "bench");
+        await releaseDeliveries(db.pool, claimed);
         if (claimed.length !== 50) throw new Error(`claimed ${claimed.length} rows, expected 50`);
         if (i >= 5) times.push(ms);
       }

@@ -56,7 +56,7 @@ async function failAttempt(deliveryId: string, attempt: { startedAt: string; sta
     failDelivery(tx, {
       id: deliveryId,
       endpointId: leased.endpoint_id,
-      workerId: "test-worker",
+      lease: "test-worker",
       now: new Date(attempt.startedAt),
       nextAttemptAt: retryAt,
       attempt: {

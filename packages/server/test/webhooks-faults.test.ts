@@ -7,7 +7,7 @@ import { recordEvent } from "../src/events/outbox.js";
 import { newId } from "../src/ids.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { insertEndpoint } from "../src/webhooks/endpoints-store.js";
-import { claimDeliveries, completeDeliveries, type AttemptRecord } from "../src/webhooks/queue.js";
+import { claimDeliveries, completeDeliveries, type AttemptRecord, type ClaimedDelivery } from "../src/webhooks/queue.js";
 import { generateSecret } from "../src/webhooks/secrets.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
@@ -150,7 +150,7 @@ describe("webhook delivery under faults", () => {
     await db.pool.query("update webhook_endpoints set failing_since = now() where id = $1", [endpointId]);
     const [eventId] = await emitMany(merchantId, 1);
     const claim = (workerId: string, now: Date) => claimDeliveries(db.pool, { workerId, now, leaseMs: 1000, limit: 10, skipEndpoints: [] });
-    const attempt = (n: number): AttemptRecord => ({ attempt: n, startedAt: new Date(), durationMs: 5, statusCode: 200, errorClass: null, responseBody: `from ${n}` });
+    const attempt = (n: number, by: string): AttemptRecord => ({ attempt: n, startedAt: new Date(), durationMs: 5, statusCode: 200, errorClass: null, responseBody: by });
 
     const t0 = new Date();
     const [stale] = await claim("stale", t0);
@@ -160,17 +160,21 @@ describe("webhook delivery under faults", () => {
     // The stale worker recorded nothing: this is still the first attempt.
     expect(fresh).toMatchObject({ id: stale!.id, eventId, attempt: 1 });
 
-    const complete = (workerId: string, id: string, n: number) =>
-      transaction(db.pool, (tx) => completeDeliveries(tx, workerId, [{ id, endpointId, now: new Date(), attempt: attempt(n) }]));
-    expect(await complete("stale", stale!.id, 1)).toEqual(new Set());
+    const complete = (claimed: ClaimedDelivery, by: string) =>
+      transaction(db.pool, (tx) => completeDeliveries(tx, [{ id: claimed.id, lease: claimed.lease, endpointId, now: new Date(), attempt: attempt(1, by) }]));
+    // Too late to change the row, but the receiver got that request: it is in the log.
+    expect(await complete(stale!, "stale")).toEqual(new Set());
     expect((await db.pool.query("select attempts from webhook_deliveries where id = $1", [stale!.id])).rows[0].attempts).toBe(0);
     const before = await db.pool.query("select status, locked_by, failing_since from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id where d.id = $1", [stale!.id]);
-    expect(before.rows[0]).toMatchObject({ status: "pending", locked_by: "fresh", failing_since: expect.any(Date) });
+    expect(before.rows[0]).toMatchObject({ status: "pending", locked_by: fresh!.lease, failing_since: expect.any(Date) });
 
-    expect(await complete("fresh", fresh!.id, 1)).toEqual(new Set([fresh!.id]));
+    expect(await complete(fresh!, "fresh")).toEqual(new Set([fresh!.id]));
     const after = await db.pool.query("select status, locked_by, failing_since from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id where d.id = $1", [stale!.id]);
     expect(after.rows[0]).toEqual({ status: "succeeded", locked_by: null, failing_since: null });
-    const logs = await db.pool.query("select attempt, response_body from webhook_attempts where delivery_id = $1", [stale!.id]);
-    expect(logs.rows).toEqual([{ attempt: 1, response_body: "from 1" }]);
+    const logs = await db.pool.query("select attempt, response_body from webhook_attempts where delivery_id = $1 order by id", [stale!.id]);
+    expect(logs.rows).toEqual([
+      { attempt: 1, response_body: "stale" },
+      { attempt: 1, response_body: "fresh" },
+    ]);
   });
 });

@@ -40,7 +40,7 @@ function config(env: Record<string, string> = {}): Config {
   });
 }
 
-function startRuntime(c: Config) {
+function startRuntime(c: Config, metrics = createMetrics(db.pool)) {
   const controller = new AbortController();
   const runtime = startWebhookRuntime({
     config: c,
@@ -48,7 +48,7 @@ function startRuntime(c: Config) {
     connectionString: db.url,
     clock: { now: () => new Date() },
     log: createLogger("silent"),
-    metrics: createWebhookMetrics(createMetrics(db.pool).registry, db.pool),
+    metrics: createWebhookMetrics(metrics.registry, db.pool),
     signal: controller.signal,
     pollIntervalMs: 50,
     maintenanceIntervalMs: 100,
@@ -119,6 +119,39 @@ describe("a removed endpoint", () => {
       expect((await s.app.inject({ method: "POST", url: `/v1/webhook_endpoints/${s.failingId}/recover`, headers: s.auth, payload: { since } })).statusCode).toBe(202);
       await waitFor(async () => s.failing.received.length > seen, "deliveries after enabling and recovering");
     }
+  });
+});
+
+describe("a manual retry of a delivery in flight", () => {
+  it("is not undone by the outcome of the attempt already in flight", async () => {
+    // A failure would schedule the next attempt an hour away: only the retry can bring it sooner.
+    const c = config({ WEBHOOK_TIMEOUT_MS: "1000", WEBHOOK_LEASE_MS: "30000", WEBHOOK_RETRY_SCHEDULE: "1h" });
+    const s = await setup(c);
+    await s.app.inject({ method: "DELETE", url: `/v1/webhook_endpoints/${s.healthyId}`, headers: s.auth });
+    const receiver = await startReceiver((_req, index) => (index === 0 ? "hang" : { status: 200 }));
+    stops.push(receiver.close);
+    await s.app.inject({ method: "DELETE", url: `/v1/webhook_endpoints/${s.failingId}`, headers: s.auth });
+    const created = await s.app.inject({ method: "POST", url: "/v1/webhook_endpoints", headers: s.auth, payload: { url: receiver.url, enabled_events: ["*"] } });
+    const metrics = createMetrics(db.pool);
+    startRuntime(c, metrics);
+    const event = await emit(s.merchantId, 1);
+    const delivery = async () =>
+      (await db.pool.query<{ id: string; status: string }>("select id, status from webhook_deliveries where event_id = $1 and endpoint_id = $2", [event.id, created.json().id])).rows[0]!;
+    await receiver.waitFor(1);
+
+    const retried = await s.app.inject({ method: "POST", url: `/v1/deliveries/${(await delivery()).id}/retry`, headers: s.auth });
+    expect(retried.statusCode).toBe(202);
+    await receiver.waitFor(2);
+    await waitFor(async () => (await delivery()).status === "succeeded", "the retried attempt to be recorded");
+    // The first attempt times out after that; its failure finds its lease gone and changes nothing but the log.
+    const leaseLost = async () => Number(/^webhook_deliveries_total\{outcome="lease_lost"\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    await waitFor(async () => (await leaseLost()) === 1, "the first attempt to end");
+    expect(await delivery()).toMatchObject({ status: "succeeded" });
+    const attempts = await db.pool.query("select status_code, error_class from webhook_attempts where delivery_id = $1 order by id", [(await delivery()).id]);
+    expect(attempts.rows).toEqual([
+      { status_code: 200, error_class: null },
+      { status_code: null, error_class: "timeout" },
+    ]);
   });
 });
 

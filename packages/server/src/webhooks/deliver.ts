@@ -15,7 +15,6 @@ export interface DeliverDeps {
   clock: Clock;
   sender: WebhookSender;
   secrets: SecretBox;
-  workerId: string;
   signingSeed: string | undefined;
   retryScheduleMs: readonly number[];
   disableAfterHours: number;
@@ -89,7 +88,7 @@ export function createDeliverer(deps: DeliverDeps) {
   };
 
   const complete = batched(async (batch: Completion[]) => {
-    const recorded = await transaction(deps.pool, (tx) => completeDeliveries(tx, deps.workerId, batch), retryOnce);
+    const recorded = await transaction(deps.pool, (tx) => completeDeliveries(tx, batch), retryOnce);
     return batch.map((c) => recorded.has(c.id));
   }, MAX_COMPLETION_BATCH);
 
@@ -97,12 +96,12 @@ export function createDeliverer(deps: DeliverDeps) {
     const startedAt = deps.clock.now();
     const headers = prepare(d, startedAt);
     const result: SendResult = headers
-      ? await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, endpointId: d.endpointId, signal })
+      ? await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, signal })
       : NOT_SENT;
     if (result.errorClass === "aborted") {
       // Cut short by shutdown: hand the row back for another worker rather than count a failure.
       // An answer that did arrive is recorded like any other, so the receiver's log and ours agree.
-      await releaseDeliveries(deps.pool, [d.id], deps.workerId);
+      await releaseDeliveries(deps.pool, [d]);
       return;
     }
     // The merchant sees only the error class; what DNS or the address policy said stays in our log.
@@ -119,7 +118,7 @@ export function createDeliverer(deps: DeliverDeps) {
     if (headers) deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
 
     if (result.ok) {
-      const done = await complete({ id: d.id, endpointId: d.endpointId, now, attempt });
+      const done = await complete({ id: d.id, lease: d.lease, endpointId: d.endpointId, now, attempt });
       deps.metrics.deliveries.inc({ outcome: done ? "succeeded" : "lease_lost" });
       if (done) deps.metrics.eventToDelivery.observe((now.getTime() - d.eventCreatedAt.getTime()) / 1000);
       return;
@@ -149,15 +148,15 @@ export function createDeliverer(deps: DeliverDeps) {
  */
 async function recordFailure(
   tx: Db,
-  deps: Pick<DeliverDeps, "workerId" | "disableAfterHours">,
+  deps: Pick<DeliverDeps, "disableAfterHours">,
   d: ClaimedDelivery,
   f: { now: Date; next: Date | null; gone: boolean; attempt: AttemptRecord },
 ): Promise<{ outcome: "lease_lost" | "retry_scheduled" | "failed"; disabled: boolean }> {
   // Locks the endpoint's row, then the delivery's (the lock order in queue.ts).
   const status = await failDelivery(tx, {
     id: d.id,
+    lease: d.lease,
     endpointId: d.endpointId,
-    workerId: deps.workerId,
     now: f.now,
     nextAttemptAt: f.next,
     attempt: f.attempt,

@@ -90,10 +90,14 @@ export async function listDeliveries(
 /**
  * Sends a delivery again as soon as a worker is free, keeping its attempt count: a pending one
  * jumps the wait, a finished one gets one more attempt (a fresh schedule is what a recovery gives).
+ * An attempt in flight loses its lease, so its outcome cannot undo the retry (queue.ts fences on it).
  * Call it holding the endpoint's lock (the lock order in queue.ts).
  */
 export async function requeueDelivery(db: Db, id: string, now: Date): Promise<void> {
-  await db.query("update webhook_deliveries set status = 'pending', next_attempt_at = $2, completed_at = null where id = $1", [id, now]);
+  await db.query(
+    "update webhook_deliveries set status = 'pending', next_attempt_at = $2, completed_at = null, locked_by = null, locked_until = null where id = $1",
+    [id, now],
+  );
 }
 
 interface AttemptRow {

@@ -1,12 +1,14 @@
 import type { Db } from "../db/pool.js";
+import { randomToken } from "../ids.js";
 import type { DeliveryStatus } from "./deliveries-store.js";
 import { lockEndpointRow } from "./endpoints-store.js";
 
 /**
  * The delivery queue is the webhook_deliveries table. A worker claims due rows with
  * `for no key update skip locked` and holds a lease (`locked_until`); completing or failing is fenced by
- * `locked_by`, so a worker whose lease expired (and whose rows another worker re-claimed) cannot
- * overwrite the newer result. Rows of a dead worker return to the queue when the lease expires.
+ * the claim's own token in `locked_by` (the worker's id and a per-claim suffix), so an attempt whose
+ * lease expired, or whose row a manual retry put back in the queue, cannot overwrite a newer claim's
+ * result, even one by the same worker. Rows of a dead worker return to the queue when the lease expires.
  *
  * Lock order, for every transaction in webhooks/ (API routes, this worker, maintenance): an
  * endpoint's row before any of its delivery rows; several endpoints in id order; several
@@ -20,6 +22,8 @@ import { lockEndpointRow } from "./endpoints-store.js";
 
 export interface ClaimedDelivery {
   id: string;
+  /** This claim's token in `locked_by`: recording the attempt requires it still to be there. */
+  lease: string;
   eventId: string;
   endpointId: string;
   /** Attempt number of the attempt about to be made (1 for the first). */
@@ -49,6 +53,7 @@ export async function claimDeliveries(
   db: Db,
   args: { workerId: string; now: Date; leaseMs: number; limit: number; skipEndpoints: string[] },
 ): Promise<ClaimedDelivery[]> {
+  const lease = `${args.workerId}/${randomToken(8)}`;
   const { rows } = await db.query<ClaimRow>(
     `with recursive active (endpoint_id) as (
        -- The endpoints with pending deliveries, one index probe each (a loose index scan).
@@ -89,10 +94,11 @@ export async function claimDeliveries(
      from claimed c
      join events ev on ev.id = c.event_id
      join webhook_endpoints e on e.id = c.endpoint_id`,
-    [args.workerId, args.now, args.leaseMs, args.limit, args.skipEndpoints],
+    [lease, args.now, args.leaseMs, args.limit, args.skipEndpoints],
   );
   return rows.map((r) => ({
     id: r.id,
+    lease,
     eventId: r.event_id,
     endpointId: r.endpoint_id,
     attempt: r.attempts + 1,
@@ -106,15 +112,16 @@ export async function claimDeliveries(
 }
 
 /** Hands claimed rows back untouched (the worker took more than an endpoint's fair share). */
-export async function releaseDeliveries(db: Db, ids: string[], workerId: string): Promise<void> {
-  if (ids.length === 0) return;
+export async function releaseDeliveries(db: Db, claimed: Array<Pick<ClaimedDelivery, "id" | "lease">>): Promise<void> {
+  if (claimed.length === 0) return;
   await db.query(
     `with released as (
-       select id from webhook_deliveries where id = any ($1::text[]) and locked_by = $2 order by id for no key update
+       select d.id from webhook_deliveries d join unnest($1::text[], $2::text[]) as c(id, lease) using (id)
+       where d.locked_by = c.lease order by d.id for no key update of d
      )
      update webhook_deliveries d set locked_by = null, locked_until = null
      from released where d.id = released.id`,
-    [ids, workerId],
+    [claimed.map((c) => c.id), claimed.map((c) => c.lease)],
   );
 }
 
@@ -127,16 +134,18 @@ export interface AttemptRecord {
   responseBody: string | null;
 }
 
+/** Logs an attempt of a delivery that still exists (purged rows take their log with them). */
 async function logAttempt(db: Db, deliveryId: string, a: AttemptRecord): Promise<void> {
   await db.query(
     `insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body)
-     values ($1, $2, $3, $4, $5, $6, $7)`,
+     select $1, $2, $3, $4, $5, $6, $7 where exists (select 1 from webhook_deliveries where id = $1)`,
     [deliveryId, a.attempt, a.startedAt, a.durationMs, a.statusCode, a.errorClass, a.responseBody],
   );
 }
 
 export interface Completion {
   id: string;
+  lease: string;
   endpointId: string;
   now: Date;
   attempt: AttemptRecord;
@@ -145,10 +154,10 @@ export interface Completion {
 /**
  * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints.
  * Run it in a transaction: the failing endpoints are locked first (in id order), then the
- * deliveries (in id order). Returns the ids recorded: a delivery whose lease `workerId` no longer
- * holds is left alone and gets no attempt log.
+ * deliveries (in id order). Returns the ids recorded: a delivery whose claim no longer holds its
+ * lease is left alone, but its attempt is logged all the same: the receiver did get that request.
  */
-export async function completeDeliveries(tx: Db, workerId: string, completions: Completion[]): Promise<Set<string>> {
+export async function completeDeliveries(tx: Db, completions: Completion[]): Promise<Set<string>> {
   if (completions.length === 0) return new Set();
   // Only endpoints with a run of failures change; a healthy endpoint's row is not locked at all.
   const { rows: failing } = await tx.query<{ id: string }>(
@@ -157,10 +166,10 @@ export async function completeDeliveries(tx: Db, workerId: string, completions: 
   );
   const { rows } = await tx.query<{ id: string }>(
     `with input as (
-       select * from unnest($2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
-         as t(id, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
+       select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
+         as t(id, lease, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
      ), leased as (
-       select d.id from webhook_deliveries d join input i using (id) where d.locked_by = $1 order by d.id for no key update of d
+       select d.id from webhook_deliveries d join input i using (id) where d.locked_by = i.lease order by d.id for no key update of d
      ), done as (
        update webhook_deliveries d
        set status = 'succeeded', locked_by = null, locked_until = null, completed_at = i.completed_at,
@@ -171,15 +180,15 @@ export async function completeDeliveries(tx: Db, workerId: string, completions: 
      ), logged as (
        insert into webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body)
        select i.id, i.attempt, i.started_at, i.duration_ms, i.status_code, i.error_class, i.response_body
-       from input i join done using (id)
+       from input i where exists (select 1 from webhook_deliveries d where d.id = i.id)
      ), healed as (
        update webhook_endpoints e set failing_since = null
        where e.id = any ($10::text[]) and e.id in (select endpoint_id from done)
      )
      select id from done`,
     [
-      workerId,
       completions.map((c) => c.id),
+      completions.map((c) => c.lease),
       completions.map((c) => c.now),
       completions.map((c) => c.attempt.attempt),
       completions.map((c) => c.attempt.startedAt),
@@ -204,11 +213,12 @@ function statusAfterFailure(endpoint: { disabled: boolean; deleted_at: Date | nu
  * Logs a failed attempt and schedules the next one; marks the delivery failed when `nextAttemptAt`
  * is null or its endpoint was deleted meanwhile, and parks it when the endpoint was disabled
  * meanwhile. Run it in a transaction: it locks the endpoint's row first, as every path does.
- * Returns the delivery's new status, or undefined when `workerId` no longer holds its lease.
+ * Returns the delivery's new status, or undefined when the claim `lease` no longer holds the row (the
+ * attempt is logged then too, and changes nothing else).
  */
 export async function failDelivery(
   tx: Db,
-  args: { id: string; endpointId: string; workerId: string; now: Date; nextAttemptAt: Date | null; attempt: AttemptRecord },
+  args: { id: string; lease: string; endpointId: string; now: Date; nextAttemptAt: Date | null; attempt: AttemptRecord },
 ): Promise<DeliveryStatus | undefined> {
   const status = statusAfterFailure(await lockEndpointRow(tx, args.endpointId), args.nextAttemptAt);
   const { rowCount } = await tx.query(
@@ -218,7 +228,7 @@ export async function failDelivery(
      where id = $1 and locked_by = $2`,
     [
       args.id,
-      args.workerId,
+      args.lease,
       status,
       status === "pending" ? args.nextAttemptAt : null,
       args.now,
@@ -226,7 +236,6 @@ export async function failDelivery(
       args.attempt.errorClass,
     ],
   );
-  if (rowCount === 0) return undefined;
   await logAttempt(tx, args.id, args.attempt);
-  return status;
+  return rowCount === 0 ? undefined : status;
 }

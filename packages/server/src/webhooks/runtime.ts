@@ -51,7 +51,6 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
       timeoutMs: config.webhooks.timeoutMs,
       allowedCidrs: config.webhooks.allowedCidrs,
       userAgent: USER_AGENT,
-      maxConcurrentPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
     });
   const listener = deps.connectionString
     ? createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log })
@@ -60,13 +59,12 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
 
   const worker = createDeliveryWorker({
     claim: (limit, skipEndpoints) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, skipEndpoints }),
-    release: (ids) => releaseDeliveries(pool, ids, workerId),
+    release: (claimed) => releaseDeliveries(pool, claimed),
     deliver: createDeliverer({
       pool,
       clock,
       sender,
       secrets: createSecretBox(config.webhooks.encryptionKey),
-      workerId,
       signingSeed: config.webhookSigningSeed,
       retryScheduleMs: config.webhooks.retryScheduleMs,
       disableAfterHours: config.webhooks.disableAfterHours,

@@ -37,8 +37,6 @@ export interface SendRequest {
   url: string;
   headers: Record<string, string>;
   body: string;
-  /** Concurrency is capped per endpoint, so one stuck receiver cannot hold up the others. */
-  endpointId: string;
   signal?: AbortSignal;
 }
 
@@ -53,7 +51,6 @@ export interface WebhookSenderOptions {
   timeoutMs: number;
   allowedCidrs: CidrList;
   userAgent: string;
-  maxConcurrentPerEndpoint?: number;
   lookup?: LookupFn;
 }
 
@@ -118,45 +115,6 @@ function pinnedConnector(timeoutMs: number, lookup: LookupFn, allowed: CidrList)
   };
 }
 
-/** A counting semaphore per key, handing a freed slot straight to the longest waiter. */
-function createLimiter(limit: number) {
-  const entries = new Map<string, { active: number; waiting: Array<() => void> }>();
-  return async function acquire(key: string, signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
-    let entry = entries.get(key);
-    if (!entry) {
-      entry = { active: 0, waiting: [] };
-      entries.set(key, entry);
-    }
-    const e = entry;
-    if (e.active < limit) {
-      e.active++;
-    } else {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          e.waiting.splice(e.waiting.indexOf(wake), 1);
-          reject(signal?.reason);
-        };
-        const wake = () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        e.waiting.push(wake);
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = e.waiting.shift();
-      if (next) return next();
-      e.active--;
-      if (e.active === 0) entries.delete(key);
-    };
-  };
-}
-
 function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(", ") : value;
@@ -198,20 +156,20 @@ function failure(errorClass: SendErrorClass, error: string): SendResult {
 
 /**
  * The outbound HTTP layer of webhook delivery: POSTs over keep-alive pools (one per origin),
- * never follows redirects, checks every connection against the SSRF policy, and caps concurrent
- * requests per endpoint. `send` never throws; every outcome is a `SendResult`.
+ * never follows redirects and checks every connection against the SSRF policy. `send` never throws;
+ * every outcome is a `SendResult`. How many requests one endpoint gets at once is the delivery
+ * worker's business (worker.ts), not this layer's.
  */
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
-  const { timeoutMs, allowedCidrs, userAgent, maxConcurrentPerEndpoint = 10, lookup = defaultLookup } = options;
+  const { timeoutMs, allowedCidrs, userAgent, lookup = defaultLookup } = options;
   const connect = pinnedConnector(timeoutMs, lookup, allowedCidrs);
-  const acquire = createLimiter(maxConcurrentPerEndpoint);
   const pools = new Map<string, Pool>();
   let closed = false;
 
   function poolFor(origin: string): Pool {
     let pool = pools.get(origin);
     if (!pool) {
-      // No connection cap here: the per-endpoint limits bound concurrency, and endpoints that
+      // No connection cap here: the worker's per-endpoint limit bounds concurrency, and endpoints that
       // share an origin (a hosted receiver) must not wait behind each other's stuck requests.
       pool = new Pool(origin, { connect, connections: null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       pools.set(origin, pool);
@@ -269,19 +227,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         return failure("invalid_url", `unsupported scheme ${url.protocol}`);
       }
       if (closed) return failure("aborted", "the webhook sender is closed");
-      let release: () => void;
-      try {
-        release = await acquire(request.endpointId, request.signal);
-      } catch {
-        return failure("aborted", "cancelled while waiting for a free slot");
-      }
-      try {
-        // Re-checked: close() may have run while this send waited for its slot.
-        if (closed) return failure("aborted", "the webhook sender is closed");
-        return await post(url, request);
-      } finally {
-        release();
-      }
+      return post(url, request);
     },
     async close() {
       closed = true;

@@ -5,7 +5,7 @@ export interface DeliveryWorkerDeps {
   /** Claims up to `limit` due deliveries, skipping endpoints already at their concurrency cap. */
   claim(limit: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]>;
   /** Returns claimed rows to the queue without counting an attempt. */
-  release(ids: string[]): Promise<void>;
+  release(claimed: ClaimedDelivery[]): Promise<void>;
   /** Makes one attempt and records its outcome; must not throw. */
   deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void>;
   /** Resolves on a NOTIFY from the outbox or after `timeoutMs`, whichever comes first. */
@@ -55,9 +55,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
     if (free <= 0) return false;
     const saturated = [...perEndpoint].filter(([, n]) => n >= deps.maxPerEndpoint).map(([id]) => id);
     const claimed = await deps.claim(free, saturated);
-    const extras: string[] = [];
+    const extras: ClaimedDelivery[] = [];
     for (const d of claimed) {
-      if ((perEndpoint.get(d.endpointId) ?? 0) >= deps.maxPerEndpoint) extras.push(d.id);
+      if ((perEndpoint.get(d.endpointId) ?? 0) >= deps.maxPerEndpoint) extras.push(d);
       else start(d);
     }
     await deps.release(extras);

@@ -9,12 +9,16 @@
  *    at the runtime's concurrency (WEBHOOK_WORKER_CONCURRENCY).
  * 3. Latency: events offered at a fixed 1 000/s (each timer tick commits what is due in one
  *    transaction, up to PRODUCER_CONNECTIONS at once), commit → receipt measured per event id.
+ * 4. The same latency with the runtime's pool behind a real PgBouncer in transaction mode
+ *    (DATABASE_POOLER=transaction) and LISTEN on the direct URL (DATABASE_DIRECT_URL), as
+ *    docs/operations.md describes; skipped when /usr/sbin/pgbouncer is not installed.
  *
  * Endpoints: WEBHOOK_WORKER_CONCURRENCY / WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT of them (one per
  * merchant, events round-robin), so the per-endpoint cap does not hide the engine's own limit.
  * Events are committed through a pool of their own, so the load generator never queues the
  * runtime's queries behind its own.
  */
+import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { Keypair } from "@stellar/stellar-sdk";
@@ -33,6 +37,7 @@ import { generateSecret } from "../../packages/server/src/webhooks/secrets.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { formatResult, load, percentile } from "../support/load.js";
 import { startBenchReceiver } from "../support/receiver.js";
+import { startPgBouncer } from "../../packages/server/test/support/pgbouncer.js";
 
 const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 20_000);
 const TX_EVENTS = 1_000;
@@ -93,16 +98,17 @@ async function commitEvents(pool: pg.Pool, merchantIds: string[], from: number, 
   });
 }
 
-function startRuntime(db: BenchDatabase, config: Config) {
+/** The runtime on `pool`, listening for NOTIFY on `listenUrl` (a direct connection). */
+function startRuntime(pool: pg.Pool, listenUrl: string, config: Config) {
   const controller = new AbortController();
-  const registry = createMetrics(db.pool).registry;
+  const registry = createMetrics(pool).registry;
   const runtime = startWebhookRuntime({
     config,
-    pool: db.pool,
-    connectionString: db.url,
+    pool,
+    connectionString: listenUrl,
     clock: { now: () => new Date() },
     log: createLogger("silent"),
-    metrics: createWebhookMetrics(registry, db.pool),
+    metrics: createWebhookMetrics(registry, pool),
     signal: controller.signal,
   });
   return async () => {
@@ -121,6 +127,55 @@ async function deliveryCounts(pool: pg.Pool): Promise<{ succeeded: number; other
 }
 
 const rate = (n: number, ms: number) => `${((n / ms) * 1000).toFixed(0).padStart(7)} /s`;
+
+/**
+ * Commit → receipt for events offered at RATE_PER_S for LATENCY_S seconds, the runtime on
+ * `runtimePool`. Each tick commits what is due in one transaction without waiting for earlier
+ * commits, so a slow commit does not lower the offered rate; with all producer connections busy,
+ * what is due waits for a later tick and goes into a bigger batch.
+ */
+async function measureLatency(r: {
+  db: BenchDatabase;
+  receiver: Awaited<ReturnType<typeof startBenchReceiver>>;
+  producer: pg.Pool;
+  merchantIds: string[];
+  config: Config;
+  runtimePool: pg.Pool;
+  label: string;
+}): Promise<string> {
+  r.receiver.reset();
+  const stopRuntime = startRuntime(r.runtimePool, r.db.url, r.config);
+  try {
+    const committedAt = new Map<string, number>();
+    const total = RATE_PER_S * LATENCY_S;
+    const commits: Promise<void>[] = [];
+    const paceStart = performance.now();
+    let scheduled = 0;
+    let committing = 0;
+    while (scheduled < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - paceStart) * RATE_PER_S) / 1000)) - scheduled;
+      if (due > 0 && committing < PRODUCER_CONNECTIONS) {
+        committing++;
+        const commit = commitEvents(r.producer, r.merchantIds, scheduled, due).then((ids) => {
+          const at = performance.now();
+          for (const id of ids) committedAt.set(id, at);
+        });
+        // Handled here too, so a failure waits for Promise.all below instead of crashing the process.
+        commit.catch(() => undefined).finally(() => committing--);
+        commits.push(commit);
+        scheduled += due;
+      }
+      await sleep(1);
+    }
+    await Promise.all(commits);
+    const paceMs = performance.now() - paceStart;
+    await r.receiver.waitForIds(total, DRAIN_TIMEOUT_MS);
+    const latencies = [...committedAt].map(([id, at]) => r.receiver.firstSeen.get(id)! - at).sort((a, b) => a - b);
+    return `commit → receipt (${r.label}), ${total} events committed at ${rate(total, paceMs).trim()} (target ${RATE_PER_S}/s)   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   max ${latencies.at(-1)!.toFixed(1)} ms`;
+  } finally {
+    await stopRuntime();
+  }
+}
 
 export async function run(): Promise<void> {
   const db = await createBenchDatabase();
@@ -143,7 +198,7 @@ export async function run(): Promise<void> {
     console.log(`outbox insert (recordEvent, ${TX_EVENTS} per tx)       ${rate(EVENTS, insertMs)} events   (${(insertMs / 1000).toFixed(1)} s)`);
 
     const drainStart = performance.now();
-    stopRuntime = startRuntime(db, config);
+    stopRuntime = startRuntime(db.pool, db.url, config);
     await receiver.waitForIds(EVENTS, DRAIN_TIMEOUT_MS);
     let lastReceipt = 0;
     for (const at of receiver.firstSeen.values()) lastReceipt = Math.max(lastReceipt, at);
@@ -179,42 +234,21 @@ export async function run(): Promise<void> {
     console.log(formatResult(`raw undici Pool POST, ${workerConcurrency} in flight, ${sample.body.length} B`, baseline));
     console.log(`ratio: lumenpay delivers at ${((oursPerS / baseline.perSecond) * 100).toFixed(1)} % of the raw undici POST rate`);
 
-    // 3. Latency at a fixed rate.
-    receiver.reset();
-    stopRuntime = startRuntime(db, config);
-    const committedAt = new Map<string, number>();
-    const total = RATE_PER_S * LATENCY_S;
-    const commits: Promise<void>[] = [];
-    const paceStart = performance.now();
-    let scheduled = 0;
-    let committing = 0;
-    // Each tick commits what is due in one transaction without waiting for earlier commits, so a
-    // slow commit does not lower the offered rate; with all producer connections busy, what is due
-    // waits for a later tick and goes into a bigger batch.
-    while (scheduled < total) {
-      const due = Math.min(total, Math.floor(((performance.now() - paceStart) * RATE_PER_S) / 1000)) - scheduled;
-      if (due > 0 && committing < PRODUCER_CONNECTIONS) {
-        committing++;
-        const commit = commitEvents(producer, merchantIds, EVENTS + scheduled, due).then((ids) => {
-          const at = performance.now();
-          for (const id of ids) committedAt.set(id, at);
-        });
-        // Handled here too, so a failure waits for Promise.all below instead of crashing the process.
-        commit.catch(() => undefined).finally(() => committing--);
-        commits.push(commit);
-        scheduled += due;
+    // 3. Latency at a fixed rate; 4. the same behind PgBouncer.
+    const latency = (label: string, runtimePool: pg.Pool) => measureLatency({ db, receiver, producer, merchantIds, config, runtimePool, label });
+    console.log(await latency("direct", db.pool));
+    if (!existsSync("/usr/sbin/pgbouncer")) {
+      console.log("commit → receipt behind PgBouncer: skipped (no /usr/sbin/pgbouncer; apt-get install pgbouncer)");
+    } else {
+      const bouncer = await startPgBouncer(db.url);
+      const pooled = createPool(bouncer.through(db.url), { ...config.db, pooler: "transaction" });
+      try {
+        console.log(await latency("PgBouncer (transaction mode), LISTEN on the direct URL", pooled));
+      } finally {
+        await pooled.end();
+        await bouncer.stop();
       }
-      await sleep(1);
     }
-    await Promise.all(commits);
-    const paceMs = performance.now() - paceStart;
-    await receiver.waitForIds(total, DRAIN_TIMEOUT_MS);
-    await stopRuntime();
-    stopRuntime = undefined;
-    const latencies = [...committedAt].map(([id, at]) => receiver.firstSeen.get(id)! - at).sort((a, b) => a - b);
-    console.log(
-      `commit → receipt, ${total} events committed at ${rate(total, paceMs).trim()} (target ${RATE_PER_S}/s)   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   max ${latencies.at(-1)!.toFixed(1)} ms`,
-    );
   } finally {
     await stopRuntime?.();
     await producer.end();

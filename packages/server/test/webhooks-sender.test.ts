@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createSecureContext } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { createWebhookSender, type LookupFn, type SendResult, type WebhookSender, type WebhookSenderOptions } from "../src/webhooks/sender.js";
+import { createWebhookSender, type LookupFn, type WebhookSender, type WebhookSenderOptions } from "../src/webhooks/sender.js";
 import { parseCidrList, type CidrList } from "../src/webhooks/ssrf.js";
 
 // A self-signed certificate for hooks.lumenpay.test (valid until 2126), made with

@@ -8,7 +8,7 @@ import { paymentRoutes } from "./payments/routes.js";
 import { unmatchedPaymentRoutes } from "./payments/unmatched-routes.js";
 import { metricsRoutes } from "./metrics/routes.js";
 import { sep1Routes } from "./sep1/routes.js";
-import { paymentPageRoutes } from "./payments/page.js";
+import { checkoutRoutes } from "./checkout/routes.js";
 import { eventRoutes } from "./events/routes.js";
 import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
 import { deliveryRoutes } from "./webhooks/delivery-routes.js";
@@ -19,7 +19,7 @@ export type RouteDeps = AppDeps & { metrics: Metrics };
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(sep1Routes, deps);
-  await app.register(paymentPageRoutes, deps);
+  await app.register(checkoutRoutes, deps);
   await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
 
   await app.register(async (v1) => {

@@ -55,6 +55,7 @@ describe("POST /v1/payments", () => {
       settlements: [],
       description: "Order 42",
       metadata: { order_id: "42" },
+      success_url: null,
       payment_url: `${t.config.publicBaseUrl}/pay/${p.id}`,
       sep7_uri: expect.stringMatching(/^web\+stellar:pay\?/),
       expires_at: "2026-03-01T13:00:00.000Z",
@@ -205,6 +206,60 @@ describe("POST /v1/payments", () => {
     expect(ok.statusCode).toBe(201);
     expect(ok.json().monitor_for).toBe(30 * 86_400);
     expect(await countPayments(m.merchant.id)).toBe(1);
+  });
+
+  it("stores a success_url for the hosted page in canonical form: https, or http to this machine outside production", async () => {
+    const m = await seedMerchant(t);
+    const accepted = [
+      ["https://shop.example/orders/42/thanks?paid=1", "https://shop.example/orders/42/thanks?paid=1"],
+      ["HTTPS://Shop.Example/a b", "https://shop.example/a%20b"],
+      ["http://localhost:3000/done", "http://localhost:3000/done"],
+      ["http://127.0.0.1/done", "http://127.0.0.1/done"],
+    ];
+    for (const [given, stored] of accepted) {
+      const res = await create(m.auth, { amount: "1", asset: "XLM", success_url: given });
+      expect(res.statusCode, given).toBe(201);
+      expect(res.json().success_url).toBe(stored);
+      expect((await get(m.auth, `/v1/payments/${res.json().id}`)).json().success_url).toBe(stored);
+    }
+    const refused = [
+      "http://shop.example/thanks",
+      "http://localhost.shop.example/",
+      "http://[::1]/",
+      "javascript:alert(1)",
+      "data:text/html,hi",
+      "ftp://shop.example/",
+      "https://user:secret@shop.example/",
+      "//shop.example/thanks",
+      "not a url",
+      "",
+      // Under the schema's 2048 characters as sent, over them once percent-encoded.
+      `https://shop.example/${"é".repeat(1000)}`,
+    ];
+    for (const success_url of refused) {
+      const res = await create(m.auth, { amount: "1", asset: "XLM", success_url });
+      expect(res.statusCode, success_url).toBe(400);
+      expect(res.json().error, success_url).toMatchObject({ code: "invalid_success_url", param: "success_url" });
+    }
+    const long = await create(m.auth, { amount: "1", asset: "XLM", success_url: `https://shop.example/${"a".repeat(2048)}` });
+    expect(long.statusCode).toBe(400);
+    expect(long.json().error).toMatchObject({ param: "success_url" });
+    expect(await countPayments(m.merchant.id)).toBe(accepted.length);
+  });
+
+  it("refuses http success URLs in production, to localhost too", async () => {
+    const production = await buildTestApp({ env: { NODE_ENV: "production" } });
+    try {
+      const m = await seedMerchant(production);
+      const post = (success_url: string) =>
+        production.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "1", asset: "XLM", success_url } });
+      const res = await post("http://localhost:3000/done");
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toMatchObject({ code: "invalid_success_url", param: "success_url" });
+      expect((await post("https://shop.example/done")).statusCode).toBe(201);
+    } finally {
+      await production.close();
+    }
   });
 
   it("refuses a second open payment with the same destination and memo", async () => {

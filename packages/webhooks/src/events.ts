@@ -68,6 +68,8 @@ export interface Payment {
   settlements: Settlement[];
   description: string | null;
   metadata: Record<string, string>;
+  /** Where the hosted payment page sends the customer once paid; null when none was given. */
+  success_url: string | null;
   payment_url: string;
   sep7_uri: string;
   expires_at: string;
@@ -194,6 +196,7 @@ export const PAYMENT_FIELDS = {
   settlements: { array: true },
   description: nullableString,
   metadata: { object: true },
+  success_url: nullableString,
   payment_url: string,
   sep7_uri: string,
   expires_at: string,

@@ -30,6 +30,7 @@ export function paymentEvent(
     settlements: [],
     description: null,
     metadata: { order_id: "order-42" },
+    success_url: null,
     payment_url: `http://localhost/pay/${paymentId}`,
     sep7_uri: "web+stellar:pay?destination=GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7",
     expires_at: now,

@@ -16,6 +16,7 @@ import {
   MAX_EXPIRES_IN_S,
   MIN_EXPIRES_IN_S,
   paymentOut,
+  SUCCESS_URL_MAX_LENGTH,
   type PaymentIn,
 } from "./service.js";
 import { paymentVerifyRoutes } from "./verify-routes.js";
@@ -50,6 +51,14 @@ const paymentInSchema = {
       propertyNames: { minLength: 1, maxLength: 40 },
       additionalProperties: { type: "string", maxLength: 500 },
       description: "Your own key-value pairs: at most 50 keys of ≤ 40 characters, string values of ≤ 500.",
+    },
+    success_url: {
+      type: "string",
+      maxLength: SUCCESS_URL_MAX_LENGTH,
+      description:
+        "Where the hosted payment page's \"Continue\" link sends the customer once the payment is paid: an https URL " +
+        "(http to localhost or 127.0.0.1 is accepted when the server does not run in production), without credentials.",
+      examples: ["https://shop.example/orders/42/thanks"],
     },
     expires_in: {
       type: "integer",
@@ -92,7 +101,7 @@ export const paymentOutSchema = {
   type: "object",
   required: [
     "id", "object", "status", "amount", "asset", "destination", "destination_account", "muxed_id", "memo_type", "memo",
-    "amount_received", "overpaid", "settlements", "description", "metadata", "payment_url", "sep7_uri", "expires_at", "monitor_for",
+    "amount_received", "overpaid", "settlements", "description", "metadata", "success_url", "payment_url", "sep7_uri", "expires_at", "monitor_for",
     "created_at", "updated_at", "canceled_at", "confirmed_at", "expired_at",
   ],
   properties: {
@@ -111,6 +120,7 @@ export const paymentOutSchema = {
     settlements: { type: "array", items: settlementOutSchema, description: "On-chain operations that paid this payment." },
     description: { type: ["string", "null"] },
     metadata: { type: "object", additionalProperties: { type: "string" } },
+    success_url: { type: ["string", "null"], description: "Where the hosted payment page sends the customer once paid; null when none was given." },
     payment_url: { type: "string", description: "Hosted page where the customer pays." },
     sep7_uri: { type: "string", description: "SEP-7 `web+stellar:pay` request for wallets and QR codes." },
     expires_at: { type: "string", format: "date-time" },
@@ -153,6 +163,7 @@ async function requireStringMoneyFields(request: FastifyRequest): Promise<void> 
 export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
   const { pool, clock, config, metrics } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
+  const paymentDefaults = { ...config.payments, allowLocalHttpSuccessUrl: !config.production };
   // Shared by reference with the verify plugin, which lives in its own file.
   app.addSchema({ $id: "Payment", ...paymentOutSchema });
   await app.register(paymentVerifyRoutes, deps);
@@ -172,7 +183,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
     },
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links, config.payments);
+        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links, paymentDefaults);
         return {
           status: 201,
           body: paymentOut(payment, links),

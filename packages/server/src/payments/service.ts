@@ -31,11 +31,15 @@ export interface PaymentIn {
   expires_in?: number;
   /** Seconds after expiry during which operations are still recorded against it, as late. */
   monitor_for?: number;
+  /** Where the checkout's "Continue" link leads once the payment is paid. */
+  success_url?: string;
 }
 
 /** What a payment takes from the configuration when the request leaves it out. */
 export interface PaymentDefaults {
   monitoringWindowS: number;
+  /** Accept `http://localhost` and `http://127.0.0.1` success URLs, for development; never in production. Absent: https only. */
+  allowLocalHttpSuccessUrl?: boolean;
 }
 
 export interface SettlementOut {
@@ -66,6 +70,7 @@ export interface PaymentOut {
   settlements: SettlementOut[];
   description: string | null;
   metadata: Record<string, string>;
+  success_url: string | null;
   payment_url: string;
   sep7_uri: string;
   expires_at: string;
@@ -123,6 +128,7 @@ export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
     settlements: p.settlements.map((s) => settlementOut(s, p)),
     description: p.description,
     metadata: p.metadata,
+    success_url: p.successUrl,
     payment_url: `${links.publicBaseUrl}/pay/${p.id}`,
     sep7_uri: sep7PayUri({
       destination,
@@ -145,6 +151,27 @@ export function paymentOut(p: Payment, links: PaymentLinks): PaymentOut {
 function rejectNul(value: string, param: string): void {
   // PostgreSQL text and jsonb cannot store U+0000; refuse it here rather than fail with a 500.
   if (value.includes("\u0000")) throw badRequest("invalid_request", "Text must not contain NUL characters.", param);
+}
+
+export const SUCCESS_URL_MAX_LENGTH = 2048;
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1"]);
+
+/**
+ * The URL as stored and shown (canonical, so what the customer is sent to is what was checked): https,
+ * or http to this machine in development; never credentials, which would be shown to every customer.
+ */
+function parseSuccessUrl(value: string, allowLocalHttp: boolean): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  const schemeAllowed = url?.protocol === "https:" || (url?.protocol === "http:" && allowLocalHttp && LOCAL_HOSTS.has(url.hostname));
+  if (!url || !schemeAllowed || url.username !== "" || url.password !== "" || url.href.length > SUCCESS_URL_MAX_LENGTH) {
+    const http = allowLocalHttp ? " (or http to localhost or 127.0.0.1)" : "";
+    throw badRequest(
+      "invalid_success_url",
+      `success_url must be an https URL${http} without credentials, at most ${SUCCESS_URL_MAX_LENGTH} characters.`,
+      "success_url",
+    );
+  }
+  return url.href;
 }
 
 /** A validated request; `memo` is undefined when one (or a muxed id) is to be generated. */
@@ -183,6 +210,7 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaul
     muxed: input.muxed ?? false,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
+    successUrl: input.success_url === undefined ? null : parseSuccessUrl(input.success_url, defaults.allowLocalHttpSuccessUrl ?? false),
     expiresAt: new Date(now.getTime() + (input.expires_in ?? DEFAULT_EXPIRES_IN_S) * 1000),
     monitorForS: input.monitor_for ?? defaults.monitoringWindowS,
     createdAt: now,

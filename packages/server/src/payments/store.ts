@@ -32,6 +32,8 @@ export interface Payment {
   amountReceivedStroops: bigint;
   description: string | null;
   metadata: Record<string, string>;
+  /** Where the checkout's "Continue" link leads once the payment is paid. */
+  successUrl: string | null;
   expiresAt: Date;
   /** How long after `expiresAt` operations still match this payment (as late ones). */
   monitorForS: number;
@@ -67,6 +69,7 @@ export interface PaymentRow {
   amount_received_stroops: string;
   description: string | null;
   metadata: Record<string, string>;
+  success_url: string | null;
   expires_at: Date;
   monitor_for_s: number;
   canceled_at: Date | null;
@@ -97,6 +100,7 @@ export const toPayment = (r: PaymentRow): Payment => ({
   amountReceivedStroops: BigInt(r.amount_received_stroops),
   description: r.description,
   metadata: r.metadata,
+  successUrl: r.success_url,
   expiresAt: r.expires_at,
   monitorForS: r.monitor_for_s,
   canceledAt: r.canceled_at,
@@ -128,8 +132,8 @@ export type NewPayment = Omit<
 export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | undefined> {
   const { rows } = await db.query<PaymentRow>(
     `insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
-       description, metadata, expires_at, monitor_for_s, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+       description, metadata, success_url, expires_at, monitor_for_s, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
      on conflict do nothing
      returning ${COLUMNS}`,
     [
@@ -144,6 +148,7 @@ export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | un
       p.memo?.value ?? null,
       p.description,
       JSON.stringify(p.metadata),
+      p.successUrl,
       p.expiresAt,
       p.monitorForS,
       p.createdAt,
@@ -180,6 +185,8 @@ export interface PaymentFilter {
   status?: PaymentStatus;
   createdGte?: Date;
   createdLte?: Date;
+  /** Payments whose id, memo or one of whose metadata values is exactly this. */
+  search?: string;
   after?: Position;
   limit: number;
 }
@@ -193,9 +200,19 @@ export async function listPayments(db: Db, f: PaymentFilter): Promise<Payment[]>
        and ($3::timestamptz is null or created_at >= $3)
        and ($4::timestamptz is null or created_at <= $4)
        and ($5::timestamptz is null or (created_at, id) < ($5, $6::text))
+       and ($8::text is null or id = $8 or memo = $8 or exists (select 1 from jsonb_each_text(metadata) m where m.value = $8))
      order by created_at desc, id desc
      limit $7`,
-    [f.merchantId, f.status ?? null, f.createdGte ?? null, f.createdLte ?? null, f.after?.createdAt ?? null, f.after?.id ?? null, f.limit],
+    [
+      f.merchantId,
+      f.status ?? null,
+      f.createdGte ?? null,
+      f.createdLte ?? null,
+      f.after?.createdAt ?? null,
+      f.after?.id ?? null,
+      f.limit,
+      f.search ?? null,
+    ],
   );
   return rows.map(toPayment);
 }

@@ -21,6 +21,7 @@ export function payment(overrides: Partial<Payment> = {}): Payment {
     settlements: [],
     description: null,
     metadata: { order: "A-1" },
+    success_url: null,
     payment_url: "http://localhost:4000/pay/pay_3kTMd9Qe0XvB7yLw2nR5sA",
     sep7_uri: "web+stellar:pay?destination=G",
     expires_at: "2026-01-01T01:00:00.000Z",

@@ -11,6 +11,7 @@ import { merchantsCheckAccount } from "./cli/check-account.js";
 import { merchantsCreate, merchantsList } from "./cli/merchants.js";
 import { networkStart } from "./cli/network.js";
 import { simulatePay } from "./cli/simulate.js";
+import { usersCreate } from "./cli/users.js";
 
 const start: Command = {
   name: "start",
@@ -43,7 +44,19 @@ const migrateCommand: Command = {
   },
 };
 
-const COMMANDS = [start, networkStart, migrateCommand, merchantsCreate, merchantsList, merchantsCheckAccount, keysCreate, keysRevoke, keysRotate, simulatePay];
+const COMMANDS = [
+  start,
+  networkStart,
+  migrateCommand,
+  merchantsCreate,
+  merchantsList,
+  merchantsCheckAccount,
+  keysCreate,
+  keysRevoke,
+  keysRotate,
+  usersCreate,
+  simulatePay,
+];
 /** Commands that keep the process running until a signal; main leaves the exit to them. */
 const LONG_RUNNING = new Set([start, networkStart]);
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]));

@@ -12,15 +12,17 @@ import { checkoutRoutes } from "./checkout/routes.js";
 import { eventRoutes } from "./events/routes.js";
 import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
 import { deliveryRoutes } from "./webhooks/delivery-routes.js";
+import { registerDashboard } from "./dashboard/routes.js";
 
 export type RouteDeps = AppDeps & { metrics: Metrics };
 
-/** Every plugin, registered explicitly: public routes first, then the authenticated `/v1` context. */
+/** Every plugin, registered explicitly: public routes and the dashboard (its own sign-in) first, then the authenticated `/v1` context. */
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(sep1Routes, deps);
   await app.register(checkoutRoutes, deps);
   await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
+  await app.register(async (dashboard) => registerDashboard(dashboard, deps), { prefix: "/dashboard" });
 
   await app.register(async (v1) => {
     requireApiKey(v1, { pool: deps.pool, clock: deps.clock, ...deps.config.api });

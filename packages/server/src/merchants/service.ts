@@ -62,6 +62,8 @@ export function merchantOut(m: Merchant): MerchantOut {
 export const MAX_ACCOUNTS = 20;
 export const MAX_ACCEPTED_ASSETS = 50;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** The email check merchants and dashboard users share. */
+export const isEmail = (value: string) => EMAIL.test(value) && value.length <= 254;
 // RFC 1123 labels; a bare `localhost` is accepted for development; an optional port.
 const HOME_DOMAIN = /^(localhost|(?=.{1,253}(:|$))([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})(:\d{1,5})?$/;
 const MAX_TEXT = 1000;
@@ -83,7 +85,7 @@ export function validateMerchant(input: MerchantIn): MerchantFields {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw badRequest("invalid_name", "Name must be 1–200 characters.", "name");
   const email = input.email.trim();
-  if (!EMAIL.test(email) || email.length > 254) throw badRequest("invalid_email", "Email address is not valid.", "email");
+  if (!isEmail(email)) throw badRequest("invalid_email", "Email address is not valid.", "email");
 
   if (input.accounts.length === 0 || input.accounts.length > MAX_ACCOUNTS) {
     throw badRequest("invalid_accounts", `Give between 1 and ${MAX_ACCOUNTS} Stellar accounts.`, "accounts");
@@ -221,25 +223,33 @@ export async function patchMerchant(
   });
 }
 
-
-export async function createApiKey(pool: Pool, merchantId: string, expiresAt: Date | null) {
-  if (!(await store.getMerchant(pool, merchantId))) throw new HttpError(404, "resource_not_found", `No merchant ${merchantId}.`);
-  return issueApiKey(pool, merchantId, expiresAt);
+/** `db` may be a transaction, so that a caller can record the key with something else (the dashboard's form id). */
+export async function createApiKey(db: Db, merchantId: string, expiresAt: Date | null) {
+  if (!(await store.getMerchant(db, merchantId))) throw new HttpError(404, "resource_not_found", `No merchant ${merchantId}.`);
+  return issueApiKey(db, merchantId, expiresAt);
 }
 
+/** Which keys a caller may act on: the operator's CLI any, the dashboard only its merchant's (`merchantId`). */
+export interface KeyScope {
+  merchantId?: string;
+}
+
+const inScope = (key: ApiKey, scope: KeyScope) => scope.merchantId === undefined || key.merchantId === scope.merchantId;
+
 /** Issues a new key and lets the old one live `graceHours` more, so deployments can switch over. */
-export async function rotateApiKey(pool: Pool, keyId: string, graceHours: number, now: Date) {
+export async function rotateApiKey(pool: Pool, keyId: string, graceHours: number, now: Date, scope: KeyScope = {}) {
   return transaction(pool, async (tx) => {
     const old = await store.getApiKey(tx, keyId);
-    if (!old || old.revokedAt) throw new HttpError(404, "resource_not_found", `No active API key ${keyId}.`);
+    if (!old || old.revokedAt || !inScope(old, scope)) throw new HttpError(404, "resource_not_found", `No active API key ${keyId}.`);
     const replaced = await store.expireApiKeyBy(tx, keyId, new Date(now.getTime() + graceHours * 3_600_000));
     const { key, secret } = await issueApiKey(tx, old.merchantId, null);
     return { old: replaced!, key, secret };
   });
 }
 
-export async function revokeApiKey(pool: Pool, keyId: string, now: Date): Promise<ApiKey> {
-  const key = await store.revokeApiKey(pool, keyId, now);
+export async function revokeApiKey(pool: Pool, keyId: string, now: Date, scope: KeyScope = {}): Promise<ApiKey> {
+  const found = await store.getApiKey(pool, keyId);
+  const key = found && inScope(found, scope) ? await store.revokeApiKey(pool, keyId, now) : undefined;
   if (!key) throw new HttpError(404, "resource_not_found", `No API key ${keyId}.`);
   return key;
 }

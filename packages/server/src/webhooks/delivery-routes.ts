@@ -1,30 +1,27 @@
 import type { FastifyPluginAsync } from "fastify";
 import { publicKeyFromSeed } from "@lumenpay/webhooks";
 import type { RouteDeps } from "../routes.js";
-import { notifyDeliveryWorkers } from "../events/outbox.js";
-import { badRequest, HttpError, notFound } from "../http/errors.js";
-import { idParams, timestampParam } from "../http/inputs.js";
+import { notFound } from "../http/errors.js";
+import { idParams } from "../http/inputs.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
-import { newId } from "../ids.js";
 import {
   DELIVERY_STATUSES,
   deliveryOut,
   deliveryPosition,
   getDelivery,
   getRecovery,
-  insertRecovery,
   listAttempts,
   listDeliveries,
   recoveryOut,
-  requeueDelivery,
   type AttemptOut,
   type DeliveryOut,
   type DeliveryStatus,
   type RecoveryOut,
 } from "./deliveries-store.js";
 import { endpointParamsSchema } from "./endpoint-schemas.js";
-import { getEndpoint, lockEndpoint } from "./endpoints-store.js";
+import { getEndpoint } from "./endpoints-store.js";
+import { recoveryWindow, retryDelivery, startRecovery } from "./service.js";
 
 export type DeliveryWithAttemptsOut = DeliveryOut & { attempts: AttemptOut[] };
 
@@ -129,9 +126,6 @@ const error = { $ref: "Error#" } as const;
 const authErrors = { 401: error, 429: error } as const;
 const tags = ["webhook deliveries"];
 
-const endpointDisabled = () =>
-  new HttpError(409, "endpoint_disabled", "This endpoint is disabled; enable it (PATCH disabled: false) first.");
-
 /** Delivery logs, manual retries and recoveries, and the platform key that signs every delivery. */
 export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
   const signingKey = config.webhookSigningSeed === undefined ? null : publicKeyFromSeed(config.webhookSigningSeed);
@@ -197,19 +191,10 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
       },
     },
     async (request, reply) =>
-      replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const merchantId = request.merchant.id;
-        // Read unlocked, for its endpoint: that row is locked before the delivery's (the lock order in queue.ts).
-        const delivery = await getDelivery(tx, merchantId, request.params.id);
-        if (!delivery) throw notFound("delivery");
-        const endpoint = await lockEndpoint(tx, merchantId, delivery.endpoint_id);
-        if (!endpoint) throw new HttpError(409, "endpoint_deleted", "The endpoint of this delivery was deleted.");
-        if (endpoint.disabled) throw endpointDisabled();
-        await requeueDelivery(tx, delivery.id, clock.now());
-        await notifyDeliveryWorkers(tx);
-        const requeued = await getDelivery(tx, merchantId, delivery.id);
-        return { status: 202, body: deliveryOut(requeued!) };
-      }),
+      replyIdempotently({ pool, clock }, request, reply, async (tx) => ({
+        status: 202,
+        body: await retryDelivery(tx, request.merchant.id, request.params.id, clock.now()),
+      })),
   );
 
   app.post<{ Params: { id: string }; Body: RecoveryIn; Headers: IdempotencyHeaders }>(
@@ -229,17 +214,11 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
       },
     },
     async (request, reply): Promise<RecoveryOut> => {
-      const since = timestampParam(request.body.since, "since");
-      const until = request.body.until === undefined ? clock.now() : timestampParam(request.body.until, "until");
-      if (!(since < until)) throw badRequest("invalid_time_range", "since must be before until (which defaults to now).", "since");
-      return replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const endpoint = await lockEndpoint(tx, request.merchant.id, request.params.id);
-        if (!endpoint) throw notFound("webhook endpoint");
-        // Re-queued deliveries would only be parked again.
-        if (endpoint.disabled) throw endpointDisabled();
-        const recovery = await insertRecovery(tx, { id: newId("rcv"), endpointId: endpoint.id, since, until, now: clock.now() });
-        return { status: 202, body: recoveryOut(recovery) };
-      });
+      const window = recoveryWindow(request.body, clock.now());
+      return replyIdempotently({ pool, clock }, request, reply, async (tx) => ({
+        status: 202,
+        body: recoveryOut(await startRecovery(tx, request.merchant.id, request.params.id, window, clock.now())),
+      }));
     },
   );
 

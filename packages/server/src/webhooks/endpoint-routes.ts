@@ -1,25 +1,16 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { RouteDeps } from "../routes.js";
-import { deliverToEndpoint, insertEvent } from "../events/outbox.js";
-import { EVENT_TYPES } from "../events/types.js";
-import { badRequest, HttpError, notFound } from "../http/errors.js";
+import { notFound } from "../http/errors.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
 import { transaction, type TransactionOptions } from "../db/pool.js";
-import { newId } from "../ids.js";
 import {
-  countEndpoints,
   deleteEndpoint,
   endpointOut,
   endpointPosition,
   getEndpoint,
-  insertEndpoint,
   listEndpointsPage,
   lockEndpoint,
-  lockMerchantEndpoints,
-  parkPendingDeliveries,
-  rotateEndpointSecret,
-  updateEndpoint,
   type EndpointOut,
   type EndpointRow,
 } from "./endpoints-store.js";
@@ -37,57 +28,31 @@ import {
   type EndpointIn,
   type EndpointPatch,
   type EndpointSecretOut,
-  type EndpointTestOut,
   type EndpointWithSecretOut,
 } from "./endpoint-schemas.js";
-import { createSecretBox, generateSecret } from "./secrets.js";
-import { validateWebhookUrl } from "./ssrf.js";
+import { createSecretBox } from "./secrets.js";
+import {
+  createEndpoint,
+  endpointSecrets,
+  patchEndpoint,
+  rotateSecret,
+  sendTestEvent,
+  validateEndpointIn,
+  validateEndpointPatch,
+} from "./service.js";
 
 const error = { $ref: "Error#" } as const;
 const authErrors = { 401: error, 429: error } as const;
 const tags = ["webhook endpoints"];
 
-function checkEvents(events: string[]): string[] {
-  const unique = [...new Set(events)];
-  if (unique.includes("*") && unique.length > 1) {
-    throw badRequest("invalid_event_type", '"*" already means every event type; give it alone.', "enabled_events");
-  }
-  const unknown = unique.find((type) => type !== "*" && !(EVENT_TYPES as readonly string[]).includes(type));
-  if (unknown !== undefined) {
-    throw badRequest("invalid_event_type", `Unknown event type "${unknown}"; use one of ${EVENT_TYPES.join(", ")} or "*".`, "enabled_events");
-  }
-  return unique;
-}
-
 /** For routes whose transaction is all they do: one that a conflict aborted is run again, once. */
 const retryOnce = (request: FastifyRequest): TransactionOptions => ({ retryOnConflict: true, log: request.log });
-
-function checkDescription(description: string | null | undefined): void {
-  // PostgreSQL text cannot store U+0000; refuse it here rather than fail with a 500.
-  if (description?.includes("\u0000")) throw badRequest("invalid_request", "description must not contain NUL characters.", "description");
-}
 
 /** `/v1/webhook_endpoints`: where and what to send, the signing secrets, and a test event. */
 export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
   const box = createSecretBox(config.webhooks.encryptionKey);
   const byId = (merchantId: string, id: string) => getEndpoint(pool, merchantId, id);
-
-  /** Normalized (the URL as it will be requested), or 400 with the SSRF policy's code. */
-  function checkUrl(url: string): string {
-    const result = validateWebhookUrl(url, { allowHttp: config.webhooks.allowHttp, allowedCidrs: config.webhooks.allowedCidrs });
-    if (!result.ok) throw badRequest(result.code, `url: ${result.message}.`, "url");
-    return result.url.href;
-  }
-
-  function secretOut(row: EndpointRow): EndpointSecretOut {
-    const { previous_secret: previous, previous_secret_expires_at: expiresAt } = row;
-    const grace = previous !== null && expiresAt !== null && expiresAt > clock.now();
-    return {
-      secret: box.open(row.secret),
-      previous_secret: grace ? box.open(previous) : null,
-      previous_secret_expires_at: grace ? expiresAt.toISOString() : null,
-    };
-  }
+  const secretOut = (row: EndpointRow): EndpointSecretOut => endpointSecrets(row, box, clock.now());
 
   /** The endpoint a POST just wrote, or on an idempotent replay (which stores no secret), as it is now. */
   async function current(merchantId: string, written: EndpointRow | undefined, id: string): Promise<EndpointRow> {
@@ -110,26 +75,11 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
     },
     async (request, reply): Promise<EndpointWithSecretOut> => {
       const merchantId = request.merchant.id;
-      const url = checkUrl(request.body.url);
-      const enabledEvents = checkEvents(request.body.enabled_events);
-      checkDescription(request.body.description);
+      const endpoint = validateEndpointIn(request.body, config.webhooks);
       let created: EndpointRow | undefined;
       // The stored (replayable) response leaves the secret out: it would sit there unencrypted.
       const out = await replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        await lockMerchantEndpoints(tx, merchantId);
-        if ((await countEndpoints(tx, merchantId)) >= MAX_ENDPOINTS_PER_MERCHANT) {
-          throw badRequest("too_many_endpoints", `A merchant can have at most ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints; delete one first.`);
-        }
-        created = await insertEndpoint(tx, {
-          id: newId("we"),
-          merchantId,
-          url,
-          description: request.body.description ?? null,
-          enabledEvents,
-          disabled: request.body.disabled ?? false,
-          secret: box.seal(generateSecret()),
-          now: clock.now(),
-        });
+        created = await createEndpoint(tx, merchantId, endpoint, { box, now: clock.now() });
         return { status: 201, body: endpointOut(created) };
       });
       return { ...out, secret: box.open((await current(merchantId, created, out.id)).secret) };
@@ -189,25 +139,12 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       },
     },
     async (request): Promise<EndpointOut> => {
-      const patch = request.body;
-      const url = patch.url === undefined ? undefined : checkUrl(patch.url);
-      const enabledEvents = patch.enabled_events === undefined ? undefined : checkEvents(patch.enabled_events);
-      checkDescription(patch.description);
-      return transaction(pool, async (tx) => {
-        const before = await lockEndpoint(tx, request.merchant.id, request.params.id);
-        if (!before) throw notFound("webhook endpoint");
-        const disabled = patch.disabled ?? before.disabled;
-        const row = await updateEndpoint(tx, before.id, {
-          url: url ?? before.url,
-          description: patch.description === undefined ? before.description : patch.description,
-          enabledEvents: enabledEvents ?? before.enabled_events,
-          disabled,
-          now: clock.now(),
-        });
-        // Workers do not check `disabled`; what is queued must leave the queue.
-        if (disabled && !before.disabled) await parkPendingDeliveries(tx, before.id);
-        return endpointOut(row);
-      }, retryOnce(request));
+      const patch = validateEndpointPatch(request.body, config.webhooks);
+      return transaction(
+        pool,
+        async (tx) => endpointOut(await patchEndpoint(tx, request.merchant.id, request.params.id, patch, clock.now())),
+        retryOnce(request),
+      );
     },
   );
 
@@ -273,10 +210,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       const hours = request.body.grace_period_hours ?? config.webhooks.secretRotationGraceHours;
       let rotated: EndpointRow | undefined;
       const out = await replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const row = await lockEndpoint(tx, merchantId, request.params.id);
-        if (!row) throw notFound("webhook endpoint");
-        const now = clock.now();
-        rotated = await rotateEndpointSecret(tx, row.id, box.seal(generateSecret()), new Date(now.getTime() + hours * 3_600_000), now);
+        rotated = await rotateSecret(tx, merchantId, request.params.id, { graceHours: hours, box, now: clock.now() });
         return { status: 200, body: endpointOut(rotated) };
       });
       return secretOut(await current(merchantId, rotated, out.id));
@@ -298,16 +232,9 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       },
     },
     async (request, reply) =>
-      replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const merchantId = request.merchant.id;
-        const endpoint = await lockEndpoint(tx, merchantId, request.params.id);
-        if (!endpoint) throw notFound("webhook endpoint");
-        if (endpoint.disabled) throw new HttpError(409, "endpoint_disabled", "This endpoint is disabled; enable it first.");
-        const now = clock.now();
-        const event = await insertEvent(tx, { merchantId, type: "webhook.test", object: endpointOut(endpoint), now });
-        const deliveryId = await deliverToEndpoint(tx, { id: event.id, merchantId, createdAt: now }, endpoint.id);
-        const body: EndpointTestOut = { object: "webhook_test", event_id: event.id, delivery_id: deliveryId };
-        return { status: 202, body };
-      }),
+      replyIdempotently({ pool, clock }, request, reply, async (tx) => ({
+        status: 202,
+        body: await sendTestEvent(tx, request.merchant.id, request.params.id, clock.now()),
+      })),
   );
 };

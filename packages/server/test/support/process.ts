@@ -24,12 +24,18 @@ export interface CliResult extends Exit {
 
 /** Runs `lumenpay <args>` to completion. */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCliWithStdin(args, env, undefined);
+}
+
+/** Runs `lumenpay <args>` to completion with `stdin` piped to it (undefined: no stdin at all). */
+export function runCliWithStdin(args: string[], env: Record<string, string>, stdin: string | undefined): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    child.stdin?.end(stdin);
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.once("error", reject);
     child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
@@ -44,6 +50,34 @@ export interface ServerProcess {
   stderr(): string;
   /** Warnings and errors logged so far, to explain a failure. */
   problems(): string;
+}
+
+/**
+ * Runs `lumenpay <args>` on a pseudo-terminal (util-linux `script`), as a person at a terminal would:
+ * each answer is typed, with Enter, once its prompt has appeared. Returns everything the terminal showed
+ * (stdout and stderr together, and any echo of what was typed).
+ */
+export function runCliOnTerminal(args: string[], env: Record<string, string>, answers: Array<{ prompt: string; type: string }>) {
+  const command = [process.execPath, LUMENPAY_BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], { env: childEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+  let screen = "";
+  let answered = 0;
+  let from = 0;
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    screen += d;
+    const next = answers[answered];
+    const at = next ? screen.indexOf(next.prompt, from) : -1;
+    // Typed only once its prompt shows: before that, the terminal would still echo (raw mode is not set yet).
+    if (next && at >= 0) {
+      from = at + next.prompt.length;
+      answered++;
+      child.stdin.write(`${next.type}\r`);
+    }
+  });
+  return new Promise<{ code: number | null; screen: string }>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, screen }));
+  });
 }
 
 /** Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines. */

@@ -1,9 +1,13 @@
 /**
  * bench/api: POST /v1/payments and GET /.well-known/stellar.toml through the real app on a real
- * database, each beside a bare node:http server answering the same request shape in the same run.
+ * database, each beside a bare node:http server answering the same request shape in the same run;
+ * POST /v1/payments also beside a bare node:http + pg server that INSERTs one row per request
+ * (autocommit, a pool as large as the app's) into the same database: the floor a server that must
+ * store each request before answering cannot go below.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type pg from "pg";
 import { Keypair } from "@stellar/stellar-sdk";
 import { buildApp } from "../../packages/server/src/app.js";
 import { loadConfig } from "../../packages/server/src/config.js";
@@ -15,12 +19,20 @@ import { formatResult, loadInWorker, type LoadRequest } from "../support/load.js
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 
-async function bareServer(status: number, contentType: string, body: string): Promise<{ origin: string; close(): Promise<void> }> {
+/** A bare node:http server answering `body`; with `pool`, after INSERTing the request's body as one row. */
+async function bareServer(status: number, contentType: string, body: string, pool?: pg.Pool): Promise<{ origin: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
-      res.end(body);
+      const answer = () => {
+        res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      };
+      if (!pool) return answer();
+      pool.query("insert into bench_requests (body) values ($1)", [Buffer.concat(chunks).toString("utf8")]).then(answer, (error: Error) => {
+        res.writeHead(500).end(error.message);
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -66,6 +78,13 @@ export async function run(): Promise<void> {
       console.log(formatResult(`lumenpay ${label}`, ours));
       console.log(formatResult(`bare node:http, same shape`, baseline));
       console.log(`ratio: ${((ours.perSecond / baseline.perSecond) * 100).toFixed(1)} % of bare node:http throughput`);
+      if (req.method !== "POST") continue;
+      await db.pool.query("create table bench_requests (id bigserial primary key, body text not null, created_at timestamptz not null default now())");
+      const bareDb = await bareServer(req.expectStatus, contentType, sampleBody, db.pool);
+      const stored = await loadInWorker(bareDb.origin, req, { durationMs: DURATION_MS });
+      await bareDb.close();
+      console.log(formatResult(`bare node:http + pg, one INSERT per request`, stored));
+      console.log(`ratio: ${((ours.perSecond / stored.perSecond) * 100).toFixed(1)} % of bare node:http + pg throughput`);
     }
   } finally {
     await app.close();

@@ -24,30 +24,41 @@ export interface RecordedEvent {
 }
 
 /**
- * Writes an event and its deliveries in the caller's transaction (the outbox): the state change,
- * its event and the queue rows commit or roll back together, so a notification is never lost.
+ * The outbox statement: `source` is a CTE body that inserts at most one event and returns its id;
+ * one delivery row per subscribed endpoint follows it, and the wake-up. Disabled endpoints still get
+ * a row, parked as `endpoint_disabled`, so the event can be recovered once the merchant fixes the
+ * endpoint. Endpoints are read, not locked; the inserts' foreign-key checks take key-share locks,
+ * which webhook paths never block (webhooks/queue.ts). `p` names the parameters holding the
+ * merchant id, the event type and its time; `p.before` are CTEs the source reads (the state change
+ * itself, so that it and its event are one statement). Selects `created`: whether an event was written.
  */
-export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
-  const { id, body } = envelopeOf(e);
-  // One round trip on the API's hot path: the event, one delivery row per subscribed endpoint, and
-  // the wake-up. Disabled endpoints still get a row, parked as `endpoint_disabled`, so the event can
-  // be recovered once the merchant fixes the endpoint. Endpoints are read, not locked; the inserts'
-  // foreign-key checks take key-share locks, which webhook paths never block (webhooks/queue.ts).
-  const { rows } = await tx.query<{ created: boolean }>(
-    `with event as (${INSERT_EVENT} returning id),
+export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string }): string {
+  return `with ${p.before ? `${p.before}, ` : ""}event as (${source}),
      deliveries as (
        insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
        select 'del_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), event.id, e.id, e.merchant_id,
-              case when e.disabled then 'endpoint_disabled' else 'pending' end, $7, $7
+              case when e.disabled then 'endpoint_disabled' else 'pending' end, ${p.now}, ${p.now}
        from event, webhook_endpoints e
-       where e.merchant_id = $2 and e.deleted_at is null
-         and ($3 = any (e.enabled_events) or '*' = any (e.enabled_events))
+       where e.merchant_id = ${p.merchant} and e.deleted_at is null
+         and (${p.type} = any (e.enabled_events) or '*' = any (e.enabled_events))
        returning 1
      )
      select exists (select 1 from event) as created,
-            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`,
-    eventParams(id, body, e),
-  );
+            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`;
+}
+
+const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
+  values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`;
+const RECORD_EVENT = outboxStatement(`${INSERT_EVENT} returning id`, { merchant: "$2", type: "$3", now: "$7" });
+
+/**
+ * Writes an event and its deliveries in the caller's transaction (the outbox): the state change,
+ * its event and the queue rows commit or roll back together, so a notification is never lost.
+ * One round trip on the API's hot path.
+ */
+export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
+  const { id, body } = envelopeOf(e);
+  const { rows } = await tx.query<{ created: boolean }>(RECORD_EVENT, eventParams(id, body, e));
   return { id, body, created: rows[0]!.created };
 }
 
@@ -58,12 +69,10 @@ export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   return { id, body, created: inserted.rowCount !== 0 };
 }
 
-const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
-  values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing`;
-
 const eventParams = (id: string, body: string, e: NewEvent) => [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now];
 
-function envelopeOf(e: NewEvent): { id: string; body: string } {
+/** The event's id and the exact bytes every delivery of it sends. */
+export function envelopeOf(e: NewEvent): { id: string; body: string } {
   const id = e.id ?? newId("evt");
   const envelope: EventEnvelope = {
     id,

@@ -110,16 +110,20 @@ export async function idempotently<T>(
 /**
  * The route-facing form: runs `run` in a transaction, idempotently when the request carries an
  * `Idempotency-Key`, sets the status (and `Idempotent-Replayed` on a replay) and returns the body.
+ * `oneStatement`: `run` writes with a single statement (retrying it only when it wrote nothing), so
+ * without a key it runs on the pool in that statement's implicit transaction: no BEGIN and COMMIT
+ * round trips.
  */
 export async function replyIdempotently<T>(
   deps: { pool: Pool; clock: Clock },
   request: FastifyRequest,
   reply: FastifyReply,
-  run: (tx: Db) => Promise<HandlerResult<T>>,
+  run: (db: Db) => Promise<HandlerResult<T>>,
+  { oneStatement = false } = {},
 ): Promise<T> {
   const header = request.headers["idempotency-key"];
   if (header === undefined) {
-    const result = await transaction(deps.pool, run);
+    const result = oneStatement ? await run(deps.pool) : await transaction(deps.pool, run);
     result.afterCommit?.();
     reply.status(result.status);
     return result.body;

@@ -182,14 +182,20 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
       },
     },
     async (request, reply) =>
-      replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await createPayment(tx, request.merchant, request.body, clock.now(), links, paymentDefaults);
-        return {
-          status: 201,
-          body: paymentOut(payment, links),
-          afterCommit: () => metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) }),
-        };
-      }),
+      replyIdempotently(
+        { pool, clock },
+        request,
+        reply,
+        async (db) => {
+          const payment = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
+          return {
+            status: 201,
+            body: paymentOut(payment, links),
+            afterCommit: () => metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) }),
+          };
+        },
+        { oneStatement: true },
+      ),
   );
 
   app.get<{ Params: { id: string } }>(

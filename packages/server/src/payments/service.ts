@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Account, MuxedAccount } from "@stellar/stellar-sdk";
-import { recordEvent } from "../events/outbox.js";
+import { envelopeOf, recordEvent } from "../events/outbox.js";
 import type { EventType } from "../events/types.js";
 import type { Db } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
@@ -220,12 +220,13 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaul
 const GENERATED_MEMO_ATTEMPTS = 5;
 
 /**
- * Creates a pending payment inside the caller's transaction `tx`, so the caller can write other
- * rows (an outbox event, the idempotency record) atomically with it. A generated id memo or muxed
- * id is retried on the rare collision; a memo the merchant chose that is already open is a 409.
+ * Creates a pending payment and its `payment.created` event (the outbox) in one statement on `db`: a
+ * pool (an implicit transaction), or the caller's transaction when it writes other rows atomically
+ * with it (the idempotency record). A generated id memo or muxed id is retried on the rare
+ * collision, which wrote nothing; a memo the merchant chose that is already open is a 409.
  */
 export async function createPayment(
-  tx: Db,
+  db: Db,
   merchant: Merchant,
   input: PaymentIn,
   now: Date,
@@ -235,11 +236,22 @@ export async function createPayment(
   const { muxed, ...fields } = validatePayment(merchant, input, now, defaults);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
     const identity = muxed ? { muxedId: randomMuxedId(), memo: null } : { muxedId: null, memo: fields.memo ?? randomIdMemo() };
-    const payment = await store.insertPayment(tx, { ...fields, ...identity, id: newId("pay") });
-    if (payment) {
-      await recordPaymentEvent(tx, payment, "payment.created", now, links);
-      return payment;
-    }
+    // A new payment is known whole before it is written: its event is written by the same statement.
+    const payment: Payment = {
+      ...fields,
+      ...identity,
+      id: newId("pay"),
+      status: "pending",
+      amountReceivedStroops: 0n,
+      canceledAt: null,
+      confirmedAt: null,
+      expiredAt: null,
+      updatedAt: fields.createdAt,
+      settlements: [],
+    };
+    const type = "payment.created";
+    const event = envelopeOf({ merchantId: merchant.id, type, object: paymentOut(payment, links), now, payment: { id: payment.id, sequence: 1 } });
+    if (await store.insertPaymentWithEvent(db, payment, { ...event, type })) return payment;
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
     }

@@ -1,4 +1,5 @@
 import type { Db } from "../db/pool.js";
+import { outboxStatement } from "../events/outbox.js";
 import type { Position } from "../http/pagination.js";
 import type { Asset } from "../stellar/assets.js";
 import type { Memo, MemoType } from "../stellar/memo.js";
@@ -125,37 +126,51 @@ export type NewPayment = Omit<
 >;
 
 /**
- * Inserts a pending payment; `undefined` when another open payment already uses this destination
- * and memo, or the muxed id is taken (`on conflict do nothing` keeps the caller's transaction
- * usable for a retry).
+ * A pending payment, its `payment.created` event (its first: sequence 1) and the event's deliveries,
+ * as one statement, so that without an Idempotency-Key creating a payment is one round trip in an
+ * implicit transaction. False when another open payment already uses this destination and memo, or
+ * the muxed id is taken: then nothing was written (`on conflict do nothing` also keeps a caller's
+ * transaction usable for a retry).
  */
-export async function insertPayment(db: Db, p: NewPayment): Promise<Payment | undefined> {
-  const { rows } = await db.query<PaymentRow>(
-    `insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
-       description, metadata, success_url, expires_at, monitor_for_s, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-     on conflict do nothing
-     returning ${COLUMNS}`,
-    [
-      p.id,
-      p.merchantId,
-      p.amountStroops.toString(),
-      p.asset.code,
-      p.asset.issuer,
-      p.destination,
-      p.muxedId,
-      p.memo?.type ?? null,
-      p.memo?.value ?? null,
-      p.description,
-      JSON.stringify(p.metadata),
-      p.successUrl,
-      p.expiresAt,
-      p.monitorForS,
-      p.createdAt,
-    ],
-  );
-  return rows[0] && toPayment(rows[0]);
+export async function insertPaymentWithEvent(db: Db, p: NewPayment, event: { id: string; type: string; body: string }): Promise<boolean> {
+  const { rows } = await db.query<{ created: boolean }>(INSERT_PAYMENT_WITH_EVENT, [
+    p.id,
+    p.merchantId,
+    p.amountStroops.toString(),
+    p.asset.code,
+    p.asset.issuer,
+    p.destination,
+    p.muxedId,
+    p.memo?.type ?? null,
+    p.memo?.value ?? null,
+    p.description,
+    JSON.stringify(p.metadata),
+    p.successUrl,
+    p.expiresAt,
+    p.monitorForS,
+    p.createdAt,
+    event.id,
+    event.type,
+    event.body,
+  ]);
+  return rows[0]!.created;
 }
+
+const INSERT_PAYMENT_WITH_EVENT = outboxStatement(
+  `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
+   select $16, $2, $17, payment.id, 1, $18, $15 from payment returning id`,
+  {
+    merchant: "$2",
+    type: "$17",
+    now: "$15",
+    before: `payment as (
+      insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
+        description, metadata, success_url, expires_at, monitor_for_s, created_at, updated_at, event_sequence)
+      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, 1)
+      on conflict do nothing
+      returning id)`,
+  },
+);
 
 /** One merchant's payment; another merchant's id reads as absent. `forUpdate` locks the row. */
 export async function getPayment(db: Db, merchantId: string, id: string, { forUpdate = false } = {}): Promise<Payment | undefined> {

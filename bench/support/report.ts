@@ -1,0 +1,32 @@
+/**
+ * Merges the printed output of several runs of one benchmark into one: where a line has the same
+ * words in every run, each number that varies becomes "median (min–max)", with the first run's
+ * decimals. A line whose words differ between runs is kept as the first run printed it.
+ */
+const NUMBER = /-?\d+(?:\.\d+)?/g;
+
+export function medianLines(runs: string[][]): string[] {
+  const lines = Math.min(...runs.map((r) => r.length));
+  const merged: string[] = [];
+  for (let i = 0; i < lines; i++) merged.push(mergeLine(runs.map((r) => r[i]!)));
+  return merged.concat(runs[0]!.slice(lines));
+}
+
+function mergeLine(versions: string[]): string {
+  const skeleton = (line: string) => line.replace(NUMBER, "#");
+  const first = versions[0]!;
+  if (versions.some((v) => skeleton(v) !== skeleton(first))) return first;
+  const numbers = versions.map((v) => v.match(NUMBER) ?? []);
+  let index = 0;
+  return first.replace(NUMBER, (text) => {
+    const values = numbers.map((n) => Number(n[index]));
+    index++;
+    const decimals = text.includes(".") ? text.length - text.indexOf(".") - 1 : 0;
+    const sorted = [...values].sort((a, b) => a - b);
+    const min = sorted[0]!;
+    const max = sorted.at(-1)!;
+    if (min === max) return text;
+    const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    return `${median.toFixed(decimals)} (${min.toFixed(decimals)}–${max.toFixed(decimals)})`;
+  });
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { medianLines } from "../../../bench/support/report.js";
+
+describe("the benchmark report", () => {
+  it("gives each varying number as median (min–max) with the first run's decimals, keeping constant ones", () => {
+    const runs = [
+      ["20000 events", "lumenpay   861 req/s   p50   36.19 ms", "ratio: 14.4 %"],
+      ["20000 events", "lumenpay   350 req/s   p50   85.39 ms", "ratio: 10.1 %"],
+      ["20000 events", "lumenpay   541 req/s   p50   54.80 ms", "ratio: 12.0 %"],
+    ];
+    expect(medianLines(runs)).toEqual([
+      "20000 events",
+      "lumenpay   541 (350–861) req/s   p50   54.80 (36.19–85.39) ms",
+      "ratio: 12.0 (10.1–14.4) %",
+    ]);
+  });
+
+  it("keeps the first run's line where the words differ, and an even number of runs takes the middle two", () => {
+    expect(medianLines([["a 1", "skipped"], ["a 3", "ran 2 times"]])).toEqual(["a 2 (1–3)", "skipped"]);
+    expect(medianLines([["x"], ["x", "extra"]])).toEqual(["x"]);
+  });
+});

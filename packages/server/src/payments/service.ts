@@ -273,33 +273,19 @@ export async function cancelPayment(tx: Db, merchantId: string, id: string, now:
 
 /**
  * Writes a payment's event in `tx` (the outbox), bumping the payment's sequence so receivers can
- * drop stale updates. `id` is given for chain-derived events, which must be deterministic.
+ * drop stale updates. (Ingestion writes its events a page at a time: payments/settlement.ts.)
  */
-export async function recordPaymentEvent(
-  tx: Db,
-  payment: Payment,
-  type: EventType,
-  now: Date,
-  links: PaymentLinks,
-  id?: string,
-  /** Given when the caller's own update already bumped it (saves a round trip on the ingestion path). */
-  sequence?: number,
-) {
-  const eventSequence =
-    sequence ??
-    (
-      await tx.query<{ event_sequence: number }>(
-        "update payments set event_sequence = event_sequence + 1 where id = $1 returning event_sequence",
-        [payment.id],
-      )
-    ).rows[0]!.event_sequence;
+export async function recordPaymentEvent(tx: Db, payment: Payment, type: EventType, now: Date, links: PaymentLinks) {
+  const { rows } = await tx.query<{ event_sequence: number }>(
+    "update payments set event_sequence = event_sequence + 1 where id = $1 returning event_sequence",
+    [payment.id],
+  );
   return recordEvent(tx, {
     merchantId: payment.merchantId,
     type,
     object: paymentOut(payment, links),
     now,
-    payment: { id: payment.id, sequence: eventSequence },
-    id,
+    payment: { id: payment.id, sequence: rows[0]!.event_sequence },
   });
 }
 

@@ -1,16 +1,16 @@
 import { createHash } from "node:crypto";
-import { recordEvent } from "../events/outbox.js";
+import type { NewEvent } from "../events/outbox.js";
 import type { Db } from "../db/pool.js";
 import type { EventType } from "../events/types.js";
 import { newId } from "../ids.js";
 import type { Metrics } from "../metrics/registry.js";
 import { assetLabel } from "../stellar/assets.js";
 import { incomingOperation, type HorizonPaymentRecord, type IncomingOperation } from "../stellar/incoming.js";
-import { matchOperation, type Timing, type UnmatchedReason } from "./matching.js";
-import { recordPaymentEvent, type PaymentLinks } from "./service.js";
-import * as store from "./store.js";
-import type { Payment, PaymentStatus } from "./store.js";
-import { insertUnmatched } from "./unmatched-store.js";
+import { lockEligible, matchOperation, mayBeUnmatched, readUnmatchedFacts, type Match, type Timing, type UnmatchedReason } from "./matching.js";
+import { paymentOut, type PaymentLinks } from "./service.js";
+import { readSettlements, writeSettlements, type PaymentState } from "./settlement-store.js";
+import type { Payment, PaymentStatus, Settlement } from "./store.js";
+import { insertUnmatchedPayments, type NewUnmatched } from "./unmatched-store.js";
 import { unmatchedOut } from "./unmatched-routes.js";
 
 export type SettlementOutcome =
@@ -108,48 +108,57 @@ export function transition(
   };
 }
 
-/** Records `op` as unmatched with its `payment.unmatched_received` event. */
-async function recordUnmatched(tx: Db, op: IncomingOperation, merchantId: string, reason: UnmatchedReason, paymentId: string | null, ctx: SettlementContext): Promise<SettlementOutcome> {
-  const unmatched = await insertUnmatched(tx, { id: newId("unm"), merchantId, op, reason, paymentId, now: ctx.now });
-  if (!unmatched) return { kind: "duplicate" };
-  await recordEvent(tx, {
-    merchantId,
-    type: "payment.unmatched_received",
-    object: unmatchedOut(unmatched),
-    now: ctx.now,
-    id: chainEventId(ctx.networkPassphrase, op.operationId, "payment.unmatched_received"),
-  });
-  return { kind: "unmatched", merchantId, reason };
+/** A payment after `next`, as the database holds it once the page is written. */
+function afterTransition(state: PaymentState, next: Transition, settlement: Settlement, now: Date): PaymentState {
+  const settlements = [...state.payment.settlements, settlement].sort((a, b) => (BigInt(a.operationId) < BigInt(b.operationId) ? -1 : 1));
+  const { status, amountReceivedStroops, confirmedAt, expiredAt } = next;
+  return {
+    payment: { ...state.payment, status, amountReceivedStroops, confirmedAt, expiredAt, updatedAt: now, settlements },
+    eventSequence: state.eventSequence + next.events.length,
+  };
+}
+
+/** The page's writes, gathered while its records are applied in order and written at the end. */
+interface PageWrites {
+  settlements: Array<Settlement & { paymentId: string }>;
+  events: NewEvent[];
+  unmatched: Array<NewUnmatched & { index: number }>;
 }
 
 /**
- * Applies one Horizon payment record inside the caller's transaction `tx`: finds what it pays
- * (matching.ts), records the settlement and moves the payment on with its events (`transition`), or
- * records it as unmatched. An operation already recorded is a `duplicate`. Call
- * `observeSettlement` once `tx` has committed.
+ * Applies one matched operation to the payment as it stands after the page's earlier records;
+ * `settled` holds the operations recorded already, this one included once it counts.
  */
-export async function applyPaymentRecord(tx: Db, record: HorizonPaymentRecord, ctx: SettlementContext): Promise<SettlementOutcome> {
-  const op = incomingOperation(record, ctx.account);
-  if ("ignored" in op) return { kind: "ignored", reason: op.ignored };
-  const match = await matchOperation(tx, op);
-  if (match.kind === "not_ours") return { kind: "ignored", reason: "not_ours" };
-  if (match.kind === "unmatched") {
-    if (ctx.paymentId !== undefined) return { kind: "ignored", reason: match.reason };
-    // A merchant account's own funding is no customer's payment.
-    if (op.createsAccount) return { kind: "ignored", reason: "account_creation" };
-    return recordUnmatched(tx, op, match.merchantId, match.reason, match.paymentId, ctx);
-  }
+function applyMatch(
+  op: IncomingOperation,
+  match: Extract<Match, { kind: "payment" }>,
+  states: Map<string, PaymentState>,
+  settled: Set<string>,
+  writes: PageWrites,
+  ctx: SettlementContext,
+): SettlementOutcome {
   const { payment, timing } = match;
   if (ctx.paymentId !== undefined && payment.id !== ctx.paymentId) return { kind: "ignored", reason: "other_payment" };
+  if (settled.has(op.operationId)) return { kind: "duplicate" };
+  settled.add(op.operationId);
   const late = timing === "late";
-  if (!(await store.insertSettlement(tx, payment.id, { ...op, late }, ctx.now))) return { kind: "duplicate" };
+  const { operationId, transactionHash, ledger, closedAt, amountStroops, from } = op;
+  const settlement = { operationId, transactionHash, ledger, closedAt, amountStroops, from, late };
+  writes.settlements.push({ ...settlement, paymentId: payment.id });
 
   const next = transition(payment, op, timing, ctx.now);
-  const { payment: updated, eventSequence } = await store.setPaymentReceived(tx, payment.id, { ...next, events: next.events.length, now: ctx.now });
-  const first = eventSequence - next.events.length + 1;
+  const state = afterTransition(states.get(payment.id)!, next, settlement, ctx.now);
+  states.set(payment.id, state);
+  const first = state.eventSequence - next.events.length + 1;
   for (const [i, event] of next.events.entries()) {
-    const id = chainEventId(ctx.networkPassphrase, op.operationId, event.type);
-    await recordPaymentEvent(tx, { ...updated, status: event.status }, event.type, ctx.now, ctx.links, id, first + i);
+    writes.events.push({
+      merchantId: payment.merchantId,
+      type: event.type,
+      object: paymentOut({ ...state.payment, status: event.status }, ctx.links),
+      now: ctx.now,
+      payment: { id: payment.id, sequence: first + i },
+      id: chainEventId(ctx.networkPassphrase, op.operationId, event.type),
+    });
   }
   const confirmed = next.status === "confirmed" && payment.status !== "confirmed";
   return {
@@ -163,6 +172,75 @@ export async function applyPaymentRecord(tx: Db, record: HorizonPaymentRecord, c
     ...(confirmed && { confirmationLatencySeconds: (ctx.now.getTime() - payment.createdAt.getTime()) / 1000 }),
   };
 }
+
+/**
+ * Applies a page of Horizon payment records to `ctx.account`, in their order, inside the caller's
+ * transaction `tx`: finds what each pays (matching.ts), records the settlement and moves the payment
+ * on with its events (`transition`), or records it as unmatched. Each record sees what the earlier
+ * ones did (a second partial payment adds to the first; an operation after the one that confirmed a
+ * payment is late for it). An operation already recorded is a `duplicate`, so a page applies again
+ * as nothing. The facts are read, and the writes made, a few statements per page rather than per
+ * record. Call `observeSettlement` with each outcome once `tx` has committed.
+ */
+export async function applyPaymentPage(tx: Db, records: HorizonPaymentRecord[], ctx: SettlementContext): Promise<SettlementOutcome[]> {
+  const parsed = records.map((record) => incomingOperation(record, ctx.account));
+  const ops = parsed.filter((op): op is IncomingOperation => !("ignored" in op));
+  const { eligible: eligibleIds, rows } = await lockEligible(tx, ctx.account, ops);
+  const { states, settled } = await readSettlements(tx, rows, ops.map((op) => op.operationId));
+  // What the eligible payments are (not how they stand) says whether an operation may pay none.
+  const eligibleOf = (i: number) => eligibleIds[i]!.map((id) => states.get(id)!.payment);
+  const unmatchedFacts = ops.some((op, i) => mayBeUnmatched(op, eligibleOf(i))) ? await readUnmatchedFacts(tx, ctx.account, ops, eligibleIds) : undefined;
+
+  const writes: PageWrites = { settlements: [], events: [], unmatched: [] };
+  const outcomes: SettlementOutcome[] = [];
+  let i = 0;
+  for (const op of parsed) {
+    if ("ignored" in op) {
+      outcomes.push({ kind: "ignored", reason: op.ignored });
+      continue;
+    }
+    const match = matchOperation(op, eligibleOf(i), unmatchedFacts?.owner, unmatchedFacts?.named[i] ?? []);
+    i++;
+    if (match.kind === "payment") outcomes.push(applyMatch(op, match, states, settled, writes, ctx));
+    else if (match.kind === "not_ours") outcomes.push({ kind: "ignored", reason: "not_ours" });
+    else if (ctx.paymentId !== undefined) outcomes.push({ kind: "ignored", reason: match.reason });
+    // A merchant account's own funding is no customer's payment.
+    else if (op.createsAccount) outcomes.push({ kind: "ignored", reason: "account_creation" });
+    else {
+      const { merchantId, reason, paymentId } = match;
+      writes.unmatched.push({ id: newId("unm"), merchantId, op, reason, paymentId, now: ctx.now, index: outcomes.length });
+      // Until the insert says otherwise: an operation recorded as unmatched before is a duplicate.
+      outcomes.push({ kind: "duplicate" });
+    }
+  }
+
+  const unmatchedByOperation = new Map(writes.unmatched.map((u) => [u.op.operationId, u]));
+  for (const unmatched of await insertUnmatchedPayments(tx, writes.unmatched)) {
+    const { op, merchantId, reason, index } = unmatchedByOperation.get(unmatched.operationId)!;
+    outcomes[index] = { kind: "unmatched", merchantId, reason };
+    writes.events.push({
+      merchantId,
+      type: "payment.unmatched_received",
+      object: unmatchedOut(unmatched),
+      now: ctx.now,
+      id: chainEventId(ctx.networkPassphrase, op.operationId, "payment.unmatched_received"),
+    });
+  }
+  const moved = [...new Set(writes.settlements.map((s) => s.paymentId))].map((id) => states.get(id)!);
+  await writeSettlements(tx, { settlements: writes.settlements, payments: moved, events: writes.events, now: ctx.now });
+  return outcomes;
+}
+
+/** Applies one Horizon payment record inside the caller's transaction `tx`, as `applyPaymentPage` applies a page. */
+async function applyOne(tx: Db, record: HorizonPaymentRecord, ctx: SettlementContext): Promise<SettlementOutcome> {
+  return (await applyPaymentPage(tx, [record], ctx))[0]!;
+}
+
+/**
+ * Applies one record (`applyPaymentPage`); ingestion applies whole pages through `page`, in the
+ * transaction that advances its cursor.
+ */
+export const applyPaymentRecord = Object.assign(applyOne, { page: applyPaymentPage });
 
 /** Counts a confirmation or an unmatched operation; call after the transaction that applied `outcome` committed. */
 export function observeSettlement(metrics: Metrics, outcome: SettlementOutcome): void {

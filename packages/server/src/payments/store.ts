@@ -232,36 +232,6 @@ export async function listPayments(db: Db, f: PaymentFilter): Promise<Payment[]>
   return rows.map(toPayment);
 }
 
-/** False when the operation was already recorded: each operation settles at most one payment, once. */
-export async function insertSettlement(db: Db, paymentId: string, s: Settlement, now: Date): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `insert into payment_settlements
-       (operation_id, payment_id, transaction_hash, ledger, closed_at, amount_stroops, from_account, late, created_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     on conflict (operation_id) do nothing`,
-    [s.operationId, paymentId, s.transactionHash, s.ledger, s.closedAt, s.amountStroops.toString(), s.from, s.late, now],
-  );
-  return rowCount === 1;
-}
-
-/**
- * Records what a settlement changed, bumping the event sequence once for each of the `events` written
- * with it; returns the payment and its sequence after the last one.
- */
-export async function setPaymentReceived(
-  db: Db,
-  id: string,
-  f: { status: PaymentStatus; amountReceivedStroops: bigint; confirmedAt: Date | null; expiredAt: Date | null; events: number; now: Date },
-): Promise<{ payment: Payment; eventSequence: number }> {
-  const { rows } = await db.query<PaymentRow & { event_sequence: number }>(
-    `update payments set status = $2, amount_received_stroops = $3, confirmed_at = $4, expired_at = $5, updated_at = $6,
-       event_sequence = event_sequence + $7
-     where id = $1 returning ${COLUMNS}, event_sequence`,
-    [id, f.status, f.amountReceivedStroops.toString(), f.confirmedAt, f.expiredAt, f.now, f.events],
-  );
-  return { payment: toPayment(rows[0]!), eventSequence: rows[0]!.event_sequence };
-}
-
 /**
  * Expires up to `limit` open payments past `expires_at`, oldest first. Rows another transaction
  * holds (a settlement being applied) are skipped, so expiry never waits on nor overrides it.

@@ -69,39 +69,52 @@ const toUnmatched = (r: UnmatchedRow): UnmatchedPayment => ({
   position: { createdAt: r.created_at_exact, id: r.id },
 });
 
+export interface NewUnmatched {
+  id: string;
+  merchantId: string;
+  op: IncomingOperation;
+  reason: UnmatchedReason;
+  paymentId: string | null;
+  now: Date;
+}
+
 /** Records `op` as unmatched; `undefined` when the operation was recorded before (a replay). */
-export async function insertUnmatched(
-  db: Db,
-  u: { id: string; merchantId: string; op: IncomingOperation; reason: UnmatchedReason; paymentId: string | null; now: Date },
-): Promise<UnmatchedPayment | undefined> {
-  const { op } = u;
+export async function insertUnmatched(db: Db, u: NewUnmatched): Promise<UnmatchedPayment | undefined> {
+  return (await insertUnmatchedPayments(db, [u]))[0];
+}
+
+/** Records operations as unmatched in one statement; returns those not recorded before (a replay). */
+export async function insertUnmatchedPayments(db: Db, list: NewUnmatched[]): Promise<UnmatchedPayment[]> {
+  if (list.length === 0) return [];
+  const ops = list.map((u) => u.op);
   const { rows } = await db.query<UnmatchedRow>(
     `insert into unmatched_payments (id, merchant_id, operation_id, transaction_hash, ledger, closed_at, account, muxed_id,
        memo_type, memo, asset_code, asset_issuer, amount_stroops, from_account, reason, payment_id, created_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+     select * from unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::timestamptz[], $7::text[], $8::text[],
+       $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::timestamptz[])
      on conflict (operation_id) do nothing
      returning ${COLUMNS}`,
     [
-      u.id,
-      u.merchantId,
-      op.operationId,
-      op.transactionHash,
-      op.ledger,
-      op.closedAt,
-      op.to,
-      op.muxedId,
-      op.shownMemo.type,
-      op.shownMemo.value,
-      op.asset.code,
-      op.asset.issuer,
-      op.amountStroops.toString(),
-      op.from,
-      u.reason,
-      u.paymentId,
-      u.now,
+      list.map((u) => u.id),
+      list.map((u) => u.merchantId),
+      ops.map((op) => op.operationId),
+      ops.map((op) => op.transactionHash),
+      ops.map((op) => op.ledger),
+      ops.map((op) => op.closedAt),
+      ops.map((op) => op.to),
+      ops.map((op) => op.muxedId),
+      ops.map((op) => op.shownMemo.type),
+      ops.map((op) => op.shownMemo.value),
+      ops.map((op) => op.asset.code),
+      ops.map((op) => op.asset.issuer),
+      ops.map((op) => op.amountStroops.toString()),
+      ops.map((op) => op.from),
+      list.map((u) => u.reason),
+      list.map((u) => u.paymentId),
+      list.map((u) => u.now),
     ],
   );
-  return rows[0] && toUnmatched(rows[0]);
+  return rows.map(toUnmatched);
 }
 
 /** One merchant's unmatched payment; another merchant's reads as absent. */

@@ -21,7 +21,14 @@ export interface ApplyContext {
  * Applies one record inside the transaction `tx` that also advances the cursor. It must be
  * idempotent: a record is replayed when a cursor is reset or during a lock handover.
  */
-export type ApplyRecord<T> = (tx: Db, record: HorizonPaymentRecord, ctx: ApplyContext) => Promise<T>;
+export interface ApplyRecord<T> {
+  (tx: Db, record: HorizonPaymentRecord, ctx: ApplyContext): Promise<T>;
+  /**
+   * Applies a page's records at once, with the outcome of each: what calling the function on each
+   * record in turn would do, in fewer round trips. Ingestion uses it when present.
+   */
+  page?: (tx: Db, records: HorizonPaymentRecord[], ctx: ApplyContext) => Promise<T[]>;
+}
 
 /**
  * What ingestion reports per account. Kept in memory rather than as labelled metrics, because a
@@ -238,14 +245,17 @@ async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentR
     // noticing yet waits here, then skips whatever the new holder committed meanwhile.
     let cursor = await readCursor(tx, deps.key, { forUpdate: true });
     if (cursor === undefined) throw new Error(`the cursor of ${deps.key.account} was deleted`);
-    const outcomes: T[] = [];
+    const toApply: HorizonPaymentRecord[] = [];
     for (const record of fresh) {
       const token = parsePagingToken(record.paging_token);
       if (token <= cursor) continue;
       // Horizon lists failed transactions only when asked to (include_failed); never count one.
-      if (record.transaction_successful !== false) outcomes.push(await deps.apply(tx, record, ctx));
+      if (record.transaction_successful !== false) toApply.push(record);
       cursor = token;
     }
+    const outcomes: T[] = [];
+    if (deps.apply.page) outcomes.push(...(await deps.apply.page(tx, toApply, ctx)));
+    else for (const record of toApply) outcomes.push(await deps.apply(tx, record, ctx));
     await advanceCursor(tx, deps.key, cursor, now);
     return { outcomes, cursor };
   });

@@ -29,7 +29,7 @@ export interface PaymentIngestionDeps<T> {
   log: IngestLog;
   metrics: Pick<Metrics, "registry">;
   signal: AbortSignal;
-  /** Applies one payment record in the transaction that advances the cursor (`applyPaymentRecord`). */
+  /** Applies payment records in the transaction that advances the cursor, a page at a time when it can (`applyPaymentRecord`). */
   apply: ApplyRecord<T>;
   /** Called with each outcome of `apply` after its transaction committed (e.g. `observeSettlement`). */
   observe?: (outcome: T) => void;

@@ -17,6 +17,11 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   /** Shared with background workers so all metrics land on one registry; created when absent. */
   metrics?: Metrics;
+  /**
+   * A direct (non-pooler) connection to the database, for LISTEN: cached stellar.toml files are then
+   * dropped as soon as their merchant changes on any instance; without it they are re-read every second.
+   */
+  directUrl?: string;
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -54,10 +59,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // JSON only: anything else is a 415 (Fastify also accepts text/plain by default).
   app.removeContentTypeParser("text/plain");
-  app.addHook("onSend", async (request, reply) => {
+  // Callback-style hooks: an async hook costs a promise on every request.
+  app.addHook("onSend", (request, reply, payload, done) => {
     reply.header("request-id", request.id);
+    done(null, payload);
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     metrics.httpRequestDuration.observe(
       {
         method: request.method,
@@ -66,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.addSchema(errorSchema);

@@ -6,6 +6,7 @@ import { migrate, MIGRATIONS_DIR, readMigrations } from "../src/db/migrate.js";
 import { DNS_DEADLINE_MS } from "../src/merchants/dns.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { setHomeDomain } from "../src/merchants/store.js";
+import { TOML_MAX_AGE_MS } from "../src/sep1/routes.js";
 import { buildTestApp, randomAccount, seedMerchant, TestClock, type TestApp } from "./support/app.js";
 import { createTestDatabase } from "./support/db.js";
 import { startTestDns, type TestDns } from "./support/dns.js";
@@ -38,6 +39,8 @@ const patch = (t: TestApp, auth: Auth, homeDomain: string | null) =>
   t.app.inject({ method: "PATCH", url: "/v1/merchant", headers: auth, payload: { home_domain: homeDomain } });
 const verify = (t: TestApp, auth: Auth) => t.app.inject({ method: "POST", url: "/v1/merchant/home_domain/verify", headers: auth });
 const stellarToml = (t: TestApp, host: string) => t.app.inject({ method: "GET", url: "/.well-known/stellar.toml", headers: { host } });
+/** `dev` has no LISTEN connection: a change is served once the files it cached reach their maximum age. */
+const servedFilesExpire = () => clock.advance(TOML_MAX_AGE_MS);
 
 /** A merchant of `t` that has asked for `homeDomain` through the API; returns its auth and the TXT value that proves it. */
 async function claiming(t: TestApp, homeDomain: string) {
@@ -108,6 +111,7 @@ describe("proving a home domain", () => {
     expect((await stellarToml(dev, "contested.example")).statusCode).toBe(404);
 
     expect((await verify(dev, a.auth)).statusCode).toBe(200);
+    servedFilesExpire();
     expect((await stellarToml(dev, "contested.example")).body).toContain(a.merchant.accounts[0]);
 
     // Even with its own record published, b can neither verify nor claim the domain again.
@@ -152,6 +156,7 @@ describe("changing the home domain", () => {
     const moved = await patch(dev, auth, "new.example");
     expect(moved.json().home_domain_verification).toMatchObject({ status: "pending", verified_at: null });
     expect(moved.json().home_domain_verification.record.value).not.toBe(proof);
+    servedFilesExpire();
     expect((await stellarToml(dev, "old.example")).statusCode).toBe(404);
     expect((await stellarToml(dev, "new.example")).statusCode).toBe(404);
 

@@ -10,7 +10,8 @@ import { newId } from "../src/ids.js";
 import { createLogger } from "../src/logger.js";
 import { createMerchant, type MerchantFields, type MerchantIn } from "../src/merchants/service.js";
 import { getMerchant, insertMerchant, setHomeDomain, setMerchantAccounts, updateMerchant, type Merchant, type Org } from "../src/merchants/store.js";
-import { buildTestApp, randomAccount, seedMerchant } from "./support/app.js";
+import { TOML_MAX_AGE_MS } from "../src/sep1/routes.js";
+import { buildTestApp, randomAccount, seedMerchant, TestClock } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 
 const signer = Keypair.random();
@@ -21,6 +22,8 @@ let db: TestDatabase;
 let config: Config;
 let app: FastifyInstance;
 let port: number;
+/** The app has no LISTEN connection: a merchant written here is served once the cached file's age reaches TOML_MAX_AGE_MS. */
+const clock = new TestClock(new Date());
 /** The merchant whose home_domain is `localhost:<port>`, verified at once in development. */
 let hosted: Merchant;
 
@@ -28,7 +31,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   config = loadConfig({ LOG_LEVEL: "error", WEBHOOK_SIGNING_SEED: signer.secret() });
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  app = await buildApp({ config, pool: db.pool, clock: { now: () => new Date() }, logger });
+  app = await buildApp({ config, pool: db.pool, clock, logger });
   // "localhost" makes Fastify bind every address the name resolves to, so the SDK's lookup reaches us.
   await app.listen({ host: "localhost", port: 0 });
   port = (app.server.address() as AddressInfo).port;
@@ -129,6 +132,7 @@ describe("GET /.well-known/stellar.toml", () => {
     expect((await get("", { host: "pending.example" })).statusCode).toBe(404);
     expect((await get(`?merchant_id=${m.id}`, { host: "pending.example" })).statusCode).toBe(200);
     await setHomeDomain(db.pool, m.id, { name: "pending.example", token: "t", verifiedAt: new Date() });
+    clock.advance(TOML_MAX_AGE_MS);
     expect(parse((await get("", { host: "pending.example" })).body)).toMatchObject({ DOCUMENTATION: { ORG_NAME: "Pending Shop" } });
   });
 
@@ -166,6 +170,7 @@ describe("GET /.well-known/stellar.toml", () => {
     const m = await newMerchant({ name: "Before" });
     const before = await get(`?merchant_id=${m.id}`);
     await updateMerchant(db.pool, m.id, { ...m, name: "After" }, new Date());
+    clock.advance(TOML_MAX_AGE_MS);
     const after = await get(`?merchant_id=${m.id}`, { "if-none-match": before.headers.etag as string });
     expect(after.statusCode).toBe(200);
     expect(after.headers.etag).not.toBe(before.headers.etag);

@@ -64,27 +64,46 @@ function nulPath(value: unknown, root: string): string | undefined {
 type Schema = { type?: string | string[]; properties?: Record<string, Schema> };
 
 /** Query parameters a route declares as integers. */
+/** Per route schema, computed on its first request. */
+const integerParamsBySchema = new WeakMap<object, string[]>();
+
 function integerQueryParams(request: FastifyRequest): string[] {
   const schema = request.routeOptions.schema?.querystring as Schema | undefined;
-  return Object.entries(schema?.properties ?? {})
-    .filter(([, property]) => [property.type].flat().includes("integer"))
-    .map(([name]) => name);
+  if (!schema) return [];
+  let names = integerParamsBySchema.get(schema);
+  if (!names) {
+    names = Object.entries(schema.properties ?? {})
+      .filter(([, property]) => [property.type].flat().includes("integer"))
+      .map(([name]) => name);
+    integerParamsBySchema.set(schema, names);
+  }
+  return names;
 }
 
 /** Runs the checks above on every request of `app`, before schema validation (which would coerce `0x10` to 16). */
 export function refuseHostileInput(app: FastifyInstance): void {
-  app.addHook("preValidation", async (request) => {
-    for (const [part, value] of [["params", request.params], ["query", request.query], ["body", request.body]] as const) {
-      const path = nulPath(value, "");
-      // PostgreSQL text cannot hold U+0000.
-      if (path !== undefined) throw badRequest("invalid_request", `Text must not contain NUL characters${path ? ` (${path})` : ""}.`, path || part);
-    }
-    const query = request.query as Record<string, unknown>;
-    for (const name of integerQueryParams(request)) {
-      const value = query[name];
-      if (value !== undefined && (typeof value !== "string" || !/^\d{1,15}$/.test(value))) {
-        throw badRequest("invalid_request", `${name} must be a whole number written in decimal digits.`, name);
-      }
+  // Callback-style: an async hook costs a promise on every request.
+  app.addHook("preValidation", (request, _reply, done) => {
+    try {
+      checkInput(request);
+      done();
+    } catch (error) {
+      done(error as Error);
     }
   });
+}
+
+function checkInput(request: FastifyRequest): void {
+  for (const [part, value] of [["params", request.params], ["query", request.query], ["body", request.body]] as const) {
+    const path = nulPath(value, "");
+    // PostgreSQL text cannot hold U+0000.
+    if (path !== undefined) throw badRequest("invalid_request", `Text must not contain NUL characters${path ? ` (${path})` : ""}.`, path || part);
+  }
+  const query = request.query as Record<string, unknown>;
+  for (const name of integerQueryParams(request)) {
+    const value = query[name];
+    if (value !== undefined && (typeof value !== "string" || !/^\d{1,15}$/.test(value))) {
+      throw badRequest("invalid_request", `${name} must be a whole number written in decimal digits.`, name);
+    }
+  }
 }

@@ -104,6 +104,7 @@ export async function attachProvenAccount(
     if (!current.accounts.includes(challenge.account)) {
       if (current.accounts.length >= MAX_ACCOUNTS) throw badRequest("invalid_accounts", `A merchant has at most ${MAX_ACCOUNTS} accounts.`, "transaction");
       await attachAccounts(db, merchant.id, [...current.accounts, challenge.account], now);
+      await store.notifyMerchantChanged(db, merchant.id);
     }
     await store.markAccountVerified(db, merchant.id, challenge.account, now);
     return (await store.getMerchant(db, merchant.id))!;

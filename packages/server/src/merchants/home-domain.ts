@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
-import type { Db, Pool } from "../db/pool.js";
+import { transaction, type Db, type Pool } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
 import { DNS_DEADLINE_MS, type TxtAnswer, type TxtLookup } from "./dns.js";
 import * as store from "./store.js";
@@ -166,7 +166,13 @@ export async function verifyHomeDomain(pool: Pool, merchant: Merchant, { rules, 
     throw dnsUnavailable(claim, failed.failure);
   }
   // Only if the claim is still the one checked: a domain changed meanwhile has a new token to prove.
-  const marked = await refusingTakenHomeDomain(() => store.markHomeDomainVerified(pool, merchant.id, claim, clock.now()));
+  const marked = await refusingTakenHomeDomain(() =>
+    transaction(pool, async (tx) => {
+      const changed = await store.markHomeDomainVerified(tx, merchant.id, claim, clock.now());
+      if (changed) await store.notifyMerchantChanged(tx, merchant.id);
+      return changed;
+    }),
+  );
   if (!marked) throw new HttpError(409, "home_domain_changed", "home_domain changed while it was being verified; verify it again.", "home_domain");
   return (await store.getMerchant(pool, merchant.id))!;
 }

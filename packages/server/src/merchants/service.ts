@@ -157,8 +157,18 @@ export async function attachAccounts(tx: Db, merchantId: string, accounts: strin
   if (taken.length > 0) throw accountInUse(taken[0]!, `accounts.${accounts.indexOf(taken[0]!)}`);
 }
 
-/** Runs `write` in a transaction, turning a home domain verified by another merchant meanwhile into its 409. */
-const writeMerchant = <T>(pool: Pool, write: (tx: Db) => Promise<T>): Promise<T> => refusingTakenHomeDomain(() => transaction(pool, write));
+/**
+ * Runs `write` on merchant `id` in a transaction that announces the change (for cached stellar.toml files),
+ * turning a home domain verified by another merchant meanwhile into its 409.
+ */
+const writeMerchant = <T>(pool: Pool, id: string, write: (tx: Db) => Promise<T>): Promise<T> =>
+  refusingTakenHomeDomain(() =>
+    transaction(pool, async (tx) => {
+      const result = await write(tx);
+      await store.notifyMerchantChanged(tx, id);
+      return result;
+    }),
+  );
 
 /**
  * Creates a merchant with its accounts and first API key; the key's secret is returned once and never
@@ -170,8 +180,8 @@ const writeMerchant = <T>(pool: Pool, write: (tx: Db) => Promise<T>): Promise<T>
 export async function createMerchant(pool: Pool, input: MerchantIn, now: Date, homeDomainRules?: HomeDomainRules) {
   const { accounts, homeDomain, ...profile } = validateMerchant(input);
   const claim = homeDomainRules ? nextHomeDomain(null, homeDomain, { rules: homeDomainRules, byOperator: true, now }) : pendingHomeDomain(homeDomain);
-  return writeMerchant(pool, async (tx) => {
-    const id = newId("mer");
+  const id = newId("mer");
+  return writeMerchant(pool, id, async (tx) => {
     await store.insertMerchant(tx, id, profile, now);
     if (claim) await saveHomeDomain(tx, id, claim);
     await attachAccounts(tx, id, accounts, now);
@@ -211,7 +221,7 @@ export async function patchMerchant(
     );
   }
   const removed = merchant.accounts.filter((a) => !accounts.includes(a));
-  return writeMerchant(pool, async (tx) => {
+  return writeMerchant(pool, merchant.id, async (tx) => {
     const busy = await store.accountWithOpenPayments(tx, merchant.id, removed);
     if (busy !== undefined) {
       throw new HttpError(409, "account_has_open_payments", `${busy} still has pending or partially paid payments; cancel them or let them expire first.`, "accounts");

@@ -189,6 +189,17 @@ export async function markHomeDomainVerified(db: Db, id: string, claim: HomeDoma
   return rowCount === 1;
 }
 
+/** Where a merchant's id is announced when what it publishes (its stellar.toml) may have changed. */
+export const MERCHANT_CHANGES_CHANNEL = "lumenpay_merchants";
+
+/**
+ * Announces, at commit, that the merchant's published data may have changed, so every instance drops
+ * what it cached. Run it in the transaction that writes: a rollback sends nothing.
+ */
+export async function notifyMerchantChanged(db: Db, merchantId: string): Promise<void> {
+  await db.query("select pg_notify($1, $2)", [MERCHANT_CHANGES_CHANNEL, merchantId]);
+}
+
 export async function listMerchants(db: Db): Promise<Merchant[]> {
   const { rows } = await db.query<MerchantRow>(`select ${MERCHANT_COLUMNS} from merchants m order by created_at, id`);
   return rows.map(toMerchant);

@@ -16,6 +16,11 @@ export function createNotificationListener(opts: {
   connectionString: string;
   channel: string;
   log: { warn(obj: object, msg: string): void };
+  /**
+   * Told each notification's payload, and null once (re)connected: whatever was sent while
+   * disconnected is lost, so a caller keeping state must treat everything as changed.
+   */
+  onNotification?: (payload: string | null) => void;
 }): NotificationListener {
   const waiters = new Set<() => void>();
   let client: pg.Client | undefined;
@@ -31,7 +36,10 @@ export function createNotificationListener(opts: {
   const connect = async () => {
     if (closed) return;
     const c = new pg.Client({ connectionString: opts.connectionString, application_name: "lumenpay-listener" });
-    c.on("notification", notifyAll);
+    c.on("notification", (message) => {
+      opts.onNotification?.(message.payload ?? "");
+      notifyAll();
+    });
     c.on("error", (error) => {
       opts.log.warn({ err: error }, "notification listener lost its connection; reconnecting");
       scheduleReconnect(c);
@@ -43,6 +51,7 @@ export function createNotificationListener(opts: {
       client = c;
       failures = 0;
       // Anything committed while we were disconnected is due now.
+      opts.onNotification?.(null);
       notifyAll();
     } catch (error) {
       opts.log.warn({ err: error }, "notification listener could not connect; retrying");

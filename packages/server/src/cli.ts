@@ -16,15 +16,17 @@ import { usersCreate } from "./cli/users.js";
 const start: Command = {
   name: "start",
   summary: "Run the API server (with an embedded PostgreSQL in LUMENPAY_DATA_DIR unless DATABASE_URL is set).",
-  synopsis: "[--network testnet|public|custom|local] [--horizon-url URL] [--network-passphrase TEXT]",
+  synopsis: "[--roles api,deliver,ingest,maintenance] [--network testnet|public|custom|local] [--horizon-url URL] [--network-passphrase TEXT]",
   optionHelp: [
+    "  --roles LIST             overrides LUMENPAY_ROLES: what this process runs, comma-separated (default all four);",
+    "                           without api it serves only /health, /ready and /metrics",
     "  --network NAME           overrides STELLAR_NETWORK; local runs a local Stellar network and its Horizon in-process,",
     "                           unless --horizon-url names one (`lumenpay network start`)",
     "  --horizon-url URL        overrides HORIZON_URL",
     "  --network-passphrase TEXT",
     "                           overrides STELLAR_NETWORK_PASSPHRASE; without --network it means custom",
   ],
-  options: { network: { type: "string" }, "horizon-url": { type: "string" }, "network-passphrase": { type: "string" } },
+  options: { roles: { type: "string" }, network: { type: "string" }, "horizon-url": { type: "string" }, "network-passphrase": { type: "string" } },
   async run({ config }) {
     const logger = createLogger(config.logLevel);
     const server = await startServer({ config, logger });
@@ -80,6 +82,7 @@ function usage(commands = COMMANDS): string {
  * place. An option means the same variable in every command that has it (`--port` is only `network start`'s).
  */
 const OPTION_ENV: Record<string, string> = {
+  roles: "LUMENPAY_ROLES",
   network: "STELLAR_NETWORK",
   "horizon-url": "HORIZON_URL",
   "network-passphrase": "STELLAR_NETWORK_PASSPHRASE",

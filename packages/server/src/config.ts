@@ -4,6 +4,10 @@ import { Keypair, Networks } from "@stellar/stellar-sdk";
 import { parseCidrList, type CidrList } from "./webhooks/ssrf.js";
 import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from "./webhooks/retry.js";
 
+/** What a `lumenpay start` process runs (docs/operations.md#process-roles), in this order. */
+export const ROLES = ["api", "deliver", "ingest", "maintenance"] as const;
+export type Role = (typeof ROLES)[number];
+
 /**
  * The whole configuration of a Lumenpay process, parsed once from the environment.
  * Every key is documented in `.env.example` and docs/operations.md.
@@ -11,6 +15,12 @@ import { DEFAULT_RETRY_SCHEDULE_MS, parseRetrySchedule } from "./webhooks/retry.
 export interface Config {
   /** NODE_ENV=production: what is open for convenience in development (metrics, localhost home domains) is closed. */
   production: boolean;
+  /**
+   * What this process runs, in `ROLES` order, never empty: `api` the HTTP API (without it only
+   * /health, /ready and /metrics answer), `deliver` the webhook delivery worker, `ingest` Stellar
+   * ingestion, `maintenance` the periodic jobs (expiry, recoveries, purges).
+   */
+  roles: Role[];
   /** TCP port of the HTTP API. */
   port: number;
   /** Interface the HTTP API binds to. */
@@ -100,8 +110,6 @@ export interface Config {
     maxConcurrentPerEndpoint: number;
     /** Concurrent deliveries per process. */
     workerConcurrency: number;
-    /** Run delivery workers in this process (an API-only instance sets false). */
-    workersEnabled: boolean;
     /** Addresses deliveries may reach despite the SSRF policy (e.g. 127.0.0.0/8 in development). */
     allowedCidrs: CidrList;
     /** 32-byte key (base64 or hex) that encrypts endpoint secrets at rest. */
@@ -209,6 +217,17 @@ class Reader {
     return key;
   }
 
+  /** LUMENPAY_ROLES: a comma-separated list of `ROLES`; set but naming none is a mistake, not "all". */
+  roles(name: string): Role[] {
+    const value = this.env[name];
+    if (value === undefined) return [...ROLES];
+    const named = value.split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = named.filter((role) => !(ROLES as readonly string[]).includes(role));
+    for (const role of unknown) this.problems.push(`${name}: unknown role "${role}" (roles are ${ROLES.join(", ")})`);
+    if (named.length === 0) this.problems.push(`${name} names no role; list some of ${ROLES.join(", ")}, or unset it for all of them`);
+    return unknown.length > 0 || named.length === 0 ? [...ROLES] : ROLES.filter((role) => named.includes(role));
+  }
+
   url(name: string, fallback: string | undefined, protocols: string[]): string | undefined {
     const value = this.raw(name);
     if (value === undefined) return fallback;
@@ -268,7 +287,17 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     }
   }
 
+  let roles = r.roles("LUMENPAY_ROLES");
+  // The variable LUMENPAY_ROLES replaced: false still leaves the delivery worker out.
+  if (!r.bool("WEBHOOK_WORKERS_ENABLED", true)) {
+    if (r.raw("LUMENPAY_ROLES")?.split(",").some((role) => role.trim() === "deliver")) {
+      r.problems.push("WEBHOOK_WORKERS_ENABLED=false contradicts the deliver role in LUMENPAY_ROLES (or --roles); unset WEBHOOK_WORKERS_ENABLED");
+    }
+    roles = roles.filter((role) => role !== "deliver");
+  }
+
   const config: Config = {
+    roles,
     production: r.raw("NODE_ENV") === "production",
     port,
     host: r.raw("HOST") ?? "127.0.0.1",
@@ -322,7 +351,6 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       eventRetentionDays: r.int("WEBHOOK_EVENT_RETENTION_DAYS", 30, { min: 1 }),
       maxConcurrentPerEndpoint: r.int("WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT", 10, { min: 1, max: 1000 }),
       workerConcurrency: r.int("WEBHOOK_WORKER_CONCURRENCY", 200, { min: 1, max: 10_000 }),
-      workersEnabled: r.bool("WEBHOOK_WORKERS_ENABLED", true),
       allowedCidrs: r.cidrs("WEBHOOK_ALLOWED_CIDRS"),
       encryptionKey: r.key32("LUMENPAY_ENCRYPTION_KEY"),
     },

@@ -1,19 +1,23 @@
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp } from "./app.js";
 import { every } from "./every.js";
 import { startLocalNetwork, type RunningLocalNetwork } from "./cli/network.js";
 import { systemClock, type Clock } from "./clock.js";
-import type { Config } from "./config.js";
+import type { Config, Role } from "./config.js";
 import { migrate } from "./db/migrate.js";
 import { startEmbeddedPostgres } from "./db/embedded.js";
-import { createPool } from "./db/pool.js";
+import { createPool, type Pool } from "./db/pool.js";
+import { healthRoutes } from "./health/routes.js";
+import { errorSchema, registerErrorHandler } from "./http/errors.js";
 import { purgeExpiredIdempotencyKeys } from "./http/idempotency.js";
+import { newId } from "./ids.js";
 import { purgeApiKeyUsage } from "./merchants/store.js";
 import { startPoolMonitor } from "./metrics/monitor.js";
-import { createMetrics } from "./metrics/registry.js";
+import { createMetrics, type Metrics } from "./metrics/registry.js";
+import { metricsRoutes } from "./metrics/routes.js";
 import { createWebhookMetrics } from "./webhooks/metrics.js";
 import { startWebhookRuntime } from "./webhooks/runtime.js";
 import { expireDuePayments } from "./payments/expiry.js";
@@ -46,9 +50,23 @@ function closeWhenAnswered(httpServer: Server, response: ServerResponse): void {
 }
 
 /**
+ * The HTTP server of a process without the `api` role: the same /health, /ready and /metrics as the
+ * API's, and its 404 for everything else, so probes and scrapes work whatever a process runs.
+ */
+async function buildProbeApp({ config, pool, logger, metrics }: { config: Config; pool: Pool; logger: FastifyBaseLogger; metrics: Metrics }): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: logger, genReqId: () => newId("req"), requestIdHeader: false, forceCloseConnections: "idle", return503OnClosing: true });
+  app.addSchema(errorSchema);
+  registerErrorHandler(app);
+  await app.register(healthRoutes, { pool });
+  await app.register(metricsRoutes, { metrics, config });
+  return app;
+}
+
+/**
  * Opens the database (DATABASE_URL, or the embedded PostgreSQL in `config.dataDir`), migrates it,
- * starts the local Horizon when it runs in-process (`config.localHorizon.inProcess`), listens and starts the
- * background loops. `close()` shuts down in order: stop accepting connections and let in-flight
+ * starts the local Horizon when it runs in-process (`config.localHorizon.inProcess`) and a role
+ * needs it, listens (the API, or only /health, /ready and /metrics without the `api` role) and
+ * starts the background loops of `config.roles`. `close()` shuts down in order: stop accepting connections and let in-flight
  * requests finish (force-closing what is left after `config.shutdownTimeoutMs`), abort the
  * background loops and wait for them, stop the local Horizon, end the pool, stop the embedded
  * database. A failed start undoes itself the same way.
@@ -135,7 +153,9 @@ export async function startServer({
   };
 
   try {
-    if (config.localHorizon.inProcess) {
+    const runs = (role: Role) => config.roles.includes(role);
+    // Only the API (payment links, stellar.toml) and ingestion talk to Horizon.
+    if (config.localHorizon.inProcess && (runs("api") || runs("ingest"))) {
       localNetwork = await startLocalNetwork(config, logger);
       // Payment links and stellar.toml must name the port it really got (LOCAL_HORIZON_PORT=0 picks one).
       config = { ...config, stellar: { ...config.stellar, horizonUrl: localNetwork.url } };
@@ -143,7 +163,7 @@ export async function startServer({
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
 
-    app = await buildApp({ config, pool, clock, logger, metrics });
+    app = runs("api") ? await buildApp({ config, pool, clock, logger, metrics, directUrl }) : await buildProbeApp({ config, pool, logger, metrics });
     const httpServer = app.server;
     httpServer.on("request", (_request, response: ServerResponse) => {
       if (draining) return closeWhenAnswered(httpServer, response);
@@ -156,41 +176,46 @@ export async function startServer({
     if (config.poolMonitoring.enabled) {
       startPoolMonitor({ pool, intervalMs: config.poolMonitoring.intervalMs, log: logger, signal });
     }
-    if (config.webhooks.workersEnabled) {
+    if (runs("deliver") || runs("maintenance")) {
       const webhookMetrics = createWebhookMetrics(metrics.registry, pool);
-      loops.push(startWebhookRuntime({ config, pool, connectionString: directUrl, clock, log: logger, metrics: webhookMetrics, signal }).done);
+      const run = { worker: runs("deliver"), maintenance: runs("maintenance") };
+      loops.push(startWebhookRuntime({ config, pool, connectionString: directUrl, clock, log: logger, metrics: webhookMetrics, signal, run }).done);
     }
-    loops.push(
-      startPaymentIngestion({
-        config,
-        pool,
-        connectionString: directUrl,
-        clock,
-        log: logger,
-        metrics,
-        signal,
-        apply: applyPaymentRecord,
-        observe: (outcome) => observeSettlement(metrics, outcome),
-      }).done,
-    );
-    const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
-    loops.push(
-      every(PAYMENT_EXPIRY_INTERVAL_MS, signal, (err) => logger.error({ err }, "expiring payments failed"), async () => {
-        const expired = await expireDuePayments(pool, clock.now(), links);
-        if (expired > 0) logger.info(`expired ${expired} payment(s)`);
-      }),
-    );
-    loops.push(
-      every(API_KEY_USAGE_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging API key usage failed"), async () => {
-        await purgeApiKeyUsage(pool, clock.now());
-      }),
-    );
-    loops.push(
-      every(IDEMPOTENCY_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging idempotency keys failed"), async () => {
-        const purged = await purgeExpiredIdempotencyKeys(pool, clock.now(), signal);
-        if (purged > 0) logger.info(`purged ${purged} expired idempotency key(s)`);
-      }),
-    );
+    if (runs("ingest")) {
+      loops.push(
+        startPaymentIngestion({
+          config,
+          pool,
+          connectionString: directUrl,
+          clock,
+          log: logger,
+          metrics,
+          signal,
+          apply: applyPaymentRecord,
+          observe: (outcome) => observeSettlement(metrics, outcome),
+        }).done,
+      );
+    }
+    if (runs("maintenance")) {
+      const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
+      loops.push(
+        every(PAYMENT_EXPIRY_INTERVAL_MS, signal, (err) => logger.error({ err }, "expiring payments failed"), async () => {
+          const expired = await expireDuePayments(pool, clock.now(), links);
+          if (expired > 0) logger.info(`expired ${expired} payment(s)`);
+        }),
+      );
+      loops.push(
+        every(API_KEY_USAGE_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging API key usage failed"), async () => {
+          await purgeApiKeyUsage(pool, clock.now());
+        }),
+      );
+      loops.push(
+        every(IDEMPOTENCY_PURGE_INTERVAL_MS, signal, (err) => logger.error({ err }, "purging idempotency keys failed"), async () => {
+          const purged = await purgeExpiredIdempotencyKeys(pool, clock.now(), signal);
+          if (purged > 0) logger.info(`purged ${purged} expired idempotency key(s)`);
+        }),
+      );
+    }
   } catch (error) {
     await close().catch(() => undefined);
     throw error;
@@ -199,6 +224,8 @@ export async function startServer({
   const { port } = app.server.address() as AddressInfo;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   const where = embedded ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL from DATABASE_URL";
-  logger.info({ url, port }, `Lumenpay is listening on ${url} (${where}); docs at ${url}/docs`);
+  const roles = config.roles;
+  const serves = roles.includes("api") ? `docs at ${url}/docs` : "serving /health, /ready and /metrics only";
+  logger.info({ url, port, roles }, `Lumenpay (${roles.join(", ")}) is listening on ${url} (${where}); ${serves}`);
   return { url, app, close };
 }

@@ -112,6 +112,38 @@ describe("loadConfig", () => {
   });
 });
 
+describe("LUMENPAY_ROLES", () => {
+  it.each<[string, Record<string, string>, string[]]>([
+    ["every role when unset", {}, ["api", "deliver", "ingest", "maintenance"]],
+    ["a subset", { LUMENPAY_ROLES: "deliver,ingest" }, ["deliver", "ingest"]],
+    ["spaces, repeats and any order, kept in the documented order", { LUMENPAY_ROLES: " maintenance , api,api" }, ["api", "maintenance"]],
+    ["WEBHOOK_WORKERS_ENABLED=false as leaving deliver out", { WEBHOOK_WORKERS_ENABLED: "false" }, ["api", "ingest", "maintenance"]],
+    ["WEBHOOK_WORKERS_ENABLED=false with roles that leave deliver out", { WEBHOOK_WORKERS_ENABLED: "false", LUMENPAY_ROLES: "api" }, ["api"]],
+  ])("accepts %s", (_name, env, roles) => {
+    expect(loadConfig(env).roles).toEqual(roles);
+  });
+
+  it.each<[string, string, string[]]>([
+    ["an unknown role, by name", "api,delivery", ['unknown role "delivery"']],
+    ["each unknown role", "API,workers", ['unknown role "API"', 'unknown role "workers"']],
+    ["an empty list", "", ["names no role"]],
+    ["a list of commas", " , ,", ["names no role"]],
+  ])("rejects %s", (_name, value, expected) => {
+    const problems = problemsOf({ LUMENPAY_ROLES: value });
+    expect(problems).toHaveLength(expected.length);
+    expected.forEach((text, i) => {
+      expect(problems[i]).toContain("LUMENPAY_ROLES");
+      expect(problems[i]).toContain(text);
+    });
+  });
+
+  it("rejects the deliver role together with WEBHOOK_WORKERS_ENABLED=false", () => {
+    const problems = problemsOf({ LUMENPAY_ROLES: "api,deliver", WEBHOOK_WORKERS_ENABLED: "false" });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/WEBHOOK_WORKERS_ENABLED=false contradicts the deliver role/);
+  });
+});
+
 describe("lumenpay start with a bad environment", () => {
   it("prints every problem without a stack trace and exits 2", async () => {
     const secret = "SNOTASEEDBUTSECRET";
@@ -120,6 +152,13 @@ describe("lumenpay start with a bad environment", () => {
     for (const variable of ["PORT", "LOG_LEVEL", "WEBHOOK_SIGNING_SEED"]) expect(result.stderr).toContain(variable);
     expect(result.stderr).not.toContain(secret);
     expect(result.stderr).not.toMatch(/^\s+at /m);
+    expect(result.stdout).toBe("");
+  });
+
+  it("refuses an unknown role given with --roles, naming it, and exits 2", async () => {
+    const result = await runCli(["start", "--roles", "deliver,ingester"], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('LUMENPAY_ROLES: unknown role "ingester"');
     expect(result.stdout).toBe("");
   });
 });

@@ -35,14 +35,23 @@ export interface WebhookRuntimeDeps {
   maintenanceIntervalMs?: number;
   /** How often data past its retention is purged; default hourly. */
   purgeIntervalMs?: number;
+  /** Which halves run, both by default: the `deliver` role runs the worker, `maintenance` the maintenance loop. */
+  run?: { worker: boolean; maintenance: boolean };
 }
 
 /**
  * Everything that sends webhooks in this process: the delivery worker (woken by NOTIFY, polling as
  * a fallback) and the maintenance loop (recoveries, attempt-log retention). Any number of processes
- * may run it against one database. Resolves when `signal` aborts and in-flight attempts settle.
+ * may run either against one database. Resolves when `signal` aborts and in-flight attempts settle.
  */
 export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<void> } {
+  const { worker, maintenance } = deps.run ?? { worker: true, maintenance: true };
+  const parts = [worker ? runWorker(deps) : undefined, maintenance ? runMaintenance(deps) : undefined];
+  return { done: Promise.all(parts).then(() => undefined) };
+}
+
+/** The delivery worker; resolves once it has stopped and its listener and sender are closed. */
+async function runWorker(deps: WebhookRuntimeDeps): Promise<void> {
   const { config, pool, clock, log, signal } = deps;
   const workerId = `${hostname()}:${process.pid}:${randomToken(6)}`;
   const sender =
@@ -79,9 +88,16 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
     signal,
     log,
   });
+  await worker.done;
+  await listener.close();
+  if (!deps.sender) await sender.close();
+}
 
+/** Recoveries, deliveries of deleted endpoints, and the retention purge (hourly by default). */
+function runMaintenance(deps: WebhookRuntimeDeps): Promise<void> {
+  const { config, pool, clock, log, signal } = deps;
   let lastPurge = 0;
-  const maintenance = every(
+  return every(
     deps.maintenanceIntervalMs ?? 1000,
     signal,
     (error) => log.error({ err: error }, "webhook maintenance failed; will retry"),
@@ -96,11 +112,4 @@ export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<v
       }
     },
   );
-
-  return {
-    done: Promise.all([worker.done, maintenance]).then(async () => {
-      await listener.close();
-      if (!deps.sender) await sender.close();
-    }),
-  };
 }

@@ -21,22 +21,17 @@
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import { Keypair } from "@stellar/stellar-sdk";
 import { Webhook } from "@lumenpay/webhooks";
 import { loadConfig, type Config } from "../../packages/server/src/config.js";
-import { createPool, transaction } from "../../packages/server/src/db/pool.js";
-import { recordEvent } from "../../packages/server/src/events/outbox.js";
-import { newId } from "../../packages/server/src/ids.js";
+import { createPool } from "../../packages/server/src/db/pool.js";
 import { createLogger } from "../../packages/server/src/logger.js";
-import { createMerchant } from "../../packages/server/src/merchants/service.js";
 import { createMetrics } from "../../packages/server/src/metrics/registry.js";
-import { insertEndpoint } from "../../packages/server/src/webhooks/endpoints-store.js";
 import { createWebhookMetrics } from "../../packages/server/src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../../packages/server/src/webhooks/runtime.js";
-import { generateSecret } from "../../packages/server/src/webhooks/secrets.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { formatResult, load, percentile } from "../support/load.js";
 import { startBenchReceiver } from "../support/receiver.js";
+import { commitEvents, seedEndpoints } from "../support/webhooks.js";
 import { startPgBouncer } from "../../packages/server/test/support/pgbouncer.js";
 
 const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 20_000);
@@ -46,57 +41,6 @@ const LATENCY_S = 10;
 const BASELINE_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 120_000;
 const PRODUCER_CONNECTIONS = 4;
-
-/** What a payment.created carries, so bodies have a realistic size. */
-const paymentObject = (i: number) => ({
-  id: newId("pay"),
-  object: "payment",
-  status: "pending",
-  amount: "12.5000000",
-  asset: "XLM",
-  destination: "GBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENC",
-  memo: { type: "text", value: `bench-${i}` },
-  description: "Order #1234",
-  metadata: { order_id: `ord_${i}` },
-  paid_amount: "0",
-  expires_at: new Date(Date.now() + 3_600_000).toISOString(),
-  created_at: new Date().toISOString(),
-});
-
-/** One merchant per endpoint; endpoint i listens on /hooks/i and signs with secrets[i]. */
-async function seed(pool: pg.Pool, receiverOrigin: string, endpoints: number): Promise<{ merchantIds: string[]; secrets: string[] }> {
-  const merchantIds: string[] = [];
-  const secrets: string[] = [];
-  for (let i = 0; i < endpoints; i++) {
-    const { merchant } = await createMerchant(pool, { name: `Bench ${i}`, email: `bench${i}@example.test`, accounts: [Keypair.random().publicKey()] }, new Date());
-    const secret = generateSecret();
-    await insertEndpoint(pool, {
-      id: newId("we"),
-      merchantId: merchant.id,
-      url: `${receiverOrigin}/hooks/${i}`,
-      description: null,
-      enabledEvents: ["*"],
-      disabled: false,
-      secret,
-      now: new Date(),
-    });
-    merchantIds.push(merchant.id);
-    secrets.push(secret);
-  }
-  return { merchantIds, secrets };
-}
-
-/** Commits `count` events in one transaction; returns their ids. */
-async function commitEvents(pool: pg.Pool, merchantIds: string[], from: number, count: number): Promise<string[]> {
-  return transaction(pool, async (tx) => {
-    const ids: string[] = [];
-    for (let i = from; i < from + count; i++) {
-      const merchantId = merchantIds[i % merchantIds.length]!;
-      ids.push((await recordEvent(tx, { merchantId, type: "payment.created", object: paymentObject(i), now: new Date() })).id);
-    }
-    return ids;
-  });
-}
 
 /** The runtime on `pool`, listening for NOTIFY on `listenUrl` (a direct connection). */
 function startRuntime(pool: pg.Pool, listenUrl: string, config: Config) {
@@ -186,7 +130,7 @@ export async function run(): Promise<void> {
   const endpointCount = Math.ceil(workerConcurrency / maxConcurrentPerEndpoint);
   let stopRuntime: (() => Promise<void>) | undefined;
   try {
-    const { merchantIds, secrets } = await seed(db.pool, receiver.origin, endpointCount);
+    const { merchantIds, secrets } = await seedEndpoints(db.pool, receiver.origin, endpointCount);
     console.log(
       `${EVENTS} events, ${endpointCount} endpoints × ${maxConcurrentPerEndpoint} per endpoint, worker concurrency ${workerConcurrency}, DB pool ${config.db.poolMax}`,
     );

@@ -31,14 +31,10 @@ import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { Keypair } from "@stellar/stellar-sdk";
 import { transaction } from "../../packages/server/src/db/pool.js";
-import { notifyDeliveryWorkers, recordEvent, DELIVERIES_CHANNEL } from "../../packages/server/src/events/outbox.js";
-import { newId } from "../../packages/server/src/ids.js";
-import { createMerchant } from "../../packages/server/src/merchants/service.js";
-import { insertEndpoint } from "../../packages/server/src/webhooks/endpoints-store.js";
-import { generateSecret } from "../../packages/server/src/webhooks/secrets.js";
+import { notifyDeliveryWorkers, DELIVERIES_CHANNEL } from "../../packages/server/src/events/outbox.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
+import { commitEvents, seedEndpoints } from "../support/webhooks.js";
 import type { ReceiverCount } from "./receiver.js";
 
 const EVENTS = Number(process.env.BENCH_SCALE_EVENTS ?? 20_000);
@@ -94,48 +90,6 @@ async function postgresPids(db: BenchDatabase): Promise<{ backends: number[]; ba
   );
   // This bench's own connection is among the backends: it queries before and after the drain, and polls for the recorded rows at the end.
   return { backends: rows.filter((r) => r.client).map((r) => r.pid), background: rows.filter((r) => !r.client).map((r) => r.pid) };
-}
-
-/** One merchant and endpoint per `ENDPOINTS`, all pointing at `origin`. */
-async function seedEndpoints(pool: pg.Pool, origin: string): Promise<string[]> {
-  const merchantIds: string[] = [];
-  for (let i = 0; i < ENDPOINTS; i++) {
-    const { merchant } = await createMerchant(pool, { name: `Scale ${i}`, email: `scale${i}@example.test`, accounts: [Keypair.random().publicKey()] }, new Date());
-    await insertEndpoint(pool, {
-      id: newId("we"),
-      merchantId: merchant.id,
-      url: `${origin}/hooks/${i}`,
-      description: null,
-      enabledEvents: ["*"],
-      disabled: false,
-      secret: generateSecret(),
-      now: new Date(),
-    });
-    merchantIds.push(merchant.id);
-  }
-  return merchantIds;
-}
-
-/** The backlog, committed `TX_EVENTS` at a time; events carry a payment.created-sized body. */
-async function commitBacklog(pool: pg.Pool, merchantIds: string[]): Promise<void> {
-  for (let from = 0; from < EVENTS; from += TX_EVENTS) {
-    await transaction(pool, async (tx) => {
-      for (let i = from; i < Math.min(EVENTS, from + TX_EVENTS); i++) {
-        const object = {
-          id: newId("pay"),
-          object: "payment",
-          status: "pending",
-          amount: "12.5000000",
-          asset: "XLM",
-          destination: "GBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENCHBENC",
-          memo: { type: "text", value: `scale-${i}` },
-          metadata: { order_id: `ord_${i}` },
-          created_at: new Date().toISOString(),
-        };
-        await recordEvent(tx, { merchantId: merchantIds[i % merchantIds.length]!, type: "payment.created", object, now: new Date() });
-      }
-    });
-  }
 }
 
 async function freePort(): Promise<number> {
@@ -279,8 +233,8 @@ async function drain(processes: number, receiver: Receiver, env: Record<string, 
   const db = await createBenchDatabase(2);
   const workers: DeliverProcess[] = [];
   try {
-    const merchantIds = await seedEndpoints(db.pool, receiver.origin);
-    await commitBacklog(db.pool, merchantIds);
+    const { merchantIds } = await seedEndpoints(db.pool, receiver.origin, ENDPOINTS);
+    for (let from = 0; from < EVENTS; from += TX_EVENTS) await commitEvents(db.pool, merchantIds, from, Math.min(TX_EVENTS, EVENTS - from));
     await db.pool.query("update webhook_endpoints set disabled = true");
     await db.pool.query("vacuum analyze webhook_deliveries, events, webhook_endpoints");
     const before = await receiver.count();

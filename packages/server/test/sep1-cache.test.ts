@@ -77,6 +77,19 @@ async function bothListening(): Promise<void> {
   }, "both instances to LISTEN");
 }
 
+/**
+ * Returns once `i` has handled every notification committed before this call (a merchant's creation
+ * notifies too, and may arrive late on a loaded machine): notifications arrive in commit order, so
+ * seeing the effect of a marker's sent now proves the earlier ones were handled.
+ */
+async function notificationsHandled(i: Instance): Promise<void> {
+  const marker = await merchant({ name: "Marker" });
+  expect(orgName((await byId(i, marker.merchant.id)).body)).toBe("Marker");
+  await updateMerchant(db.pool, marker.merchant.id, { ...marker.merchant, name: "Marker seen" }, new Date());
+  await db.pool.query("select pg_notify($1, $2)", [MERCHANT_CHANGES_CHANNEL, marker.merchant.id]);
+  await waitFor(async () => orgName((await byId(i, marker.merchant.id)).body) === "Marker seen", "the marker's notification");
+}
+
 /** A merchant created by the operator: its home domain (if any) is verified at once. */
 async function merchant(input: Partial<MerchantIn> = {}) {
   const created = await createMerchant(db.pool, { name: "Acme", email: "ops@acme.test", accounts: [randomAccount()], ...input }, new Date(), config);
@@ -106,6 +119,7 @@ describe("stellar.toml served from memory", () => {
   it("drops everything when the LISTEN connection comes back, as notifications may have been lost", async () => {
     const m = await merchant({ name: "Before", home_domain: "reconnect.example" });
     await bothListening();
+    await notificationsHandled(b);
     expect(orgName((await byHost(b, "reconnect.example")).body)).toBe("Before");
     // Written without a notification: b keeps serving what it cached.
     await updateMerchant(db.pool, m.merchant.id, { ...m.merchant, name: "After" }, new Date());

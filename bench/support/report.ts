@@ -13,7 +13,8 @@ export function medianLines(runs: string[][]): string[] {
 }
 
 function mergeLine(versions: string[]): string {
-  const skeleton = (line: string) => line.replace(NUMBER, "#");
+  // Numbers are padded to columns: a wider one shifts the spaces around it, not the words.
+  const skeleton = (line: string) => line.replace(NUMBER, "#").replace(/\s+/g, " ");
   const first = versions[0]!;
   if (versions.some((v) => skeleton(v) !== skeleton(first))) return first;
   const numbers = versions.map((v) => v.match(NUMBER) ?? []);

@@ -19,4 +19,8 @@ describe("the benchmark report", () => {
     expect(medianLines([["a 1", "skipped"], ["a 3", "ran 2 times"]])).toEqual(["a 2 (1–3)", "skipped"]);
     expect(medianLines([["x"], ["x", "extra"]])).toEqual(["x"]);
   });
+
+  it("matches lines whose numbers were padded to other widths", () => {
+    expect(medianLines([["p99    7.44 ms"], ["p99   11.02 ms"], ["p99    9.16 ms"]])).toEqual(["p99    9.16 (7.44–11.02) ms"]);
+  });
 });

@@ -22,6 +22,11 @@ export interface AppDeps {
    * dropped as soon as their merchant changes on any instance; without it they are re-read every second.
    */
   directUrl?: string;
+  /**
+   * False in a process without the `api` role: the same server, hooks and error shapes, serving only
+   * /health, /ready and /metrics (404 for the rest), so probes and scrapes work whatever it runs.
+   */
+  api?: boolean;
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -80,6 +85,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandler(app);
   refuseHostileInput(app);
 
+  if (deps.api === false) {
+    await registerRoutes(app, { ...deps, metrics });
+    return app;
+  }
   await app.register(swagger, {
     openapi: {
       info: { title: "Lumenpay API", version: VERSION, description: "Payments on the Stellar network." },

@@ -16,12 +16,16 @@ import { registerDashboard } from "./dashboard/routes.js";
 
 export type RouteDeps = AppDeps & { metrics: Metrics };
 
-/** Every plugin, registered explicitly: public routes and the dashboard (its own sign-in) first, then the authenticated `/v1` context. */
+/**
+ * Every plugin, registered explicitly: the probes, then (with the `api` role) public routes and the
+ * dashboard (its own sign-in), then the authenticated `/v1` context.
+ */
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   await app.register(healthRoutes, { pool: deps.pool });
+  await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
+  if (deps.api === false) return;
   await app.register(sep1Routes, deps);
   await app.register(checkoutRoutes, deps);
-  await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
   await app.register(async (dashboard) => registerDashboard(dashboard, deps), { prefix: "/dashboard" });
 
   await app.register(async (v1) => {

@@ -1,6 +1,6 @@
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp } from "./app.js";
 import { every } from "./every.js";
@@ -9,15 +9,11 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config, Role } from "./config.js";
 import { migrate } from "./db/migrate.js";
 import { startEmbeddedPostgres } from "./db/embedded.js";
-import { createPool, type Pool } from "./db/pool.js";
-import { healthRoutes } from "./health/routes.js";
-import { errorSchema, registerErrorHandler } from "./http/errors.js";
+import { createPool } from "./db/pool.js";
 import { purgeExpiredIdempotencyKeys } from "./http/idempotency.js";
-import { newId } from "./ids.js";
 import { purgeApiKeyUsage } from "./merchants/store.js";
 import { startPoolMonitor } from "./metrics/monitor.js";
-import { createMetrics, type Metrics } from "./metrics/registry.js";
-import { metricsRoutes } from "./metrics/routes.js";
+import { createMetrics } from "./metrics/registry.js";
 import { createWebhookMetrics } from "./webhooks/metrics.js";
 import { startWebhookRuntime } from "./webhooks/runtime.js";
 import { expireDuePayments } from "./payments/expiry.js";
@@ -47,19 +43,6 @@ function closeWhenAnswered(httpServer: Server, response: ServerResponse): void {
   if (!response.headersSent) response.setHeader("connection", "close");
   // Already streaming, so the header is out: close the connection once the response has been sent.
   else if (!response.writableFinished) response.once("finish", () => setImmediate(() => httpServer.closeIdleConnections()));
-}
-
-/**
- * The HTTP server of a process without the `api` role: the same /health, /ready and /metrics as the
- * API's, and its 404 for everything else, so probes and scrapes work whatever a process runs.
- */
-async function buildProbeApp({ config, pool, logger, metrics }: { config: Config; pool: Pool; logger: FastifyBaseLogger; metrics: Metrics }): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: logger, genReqId: () => newId("req"), requestIdHeader: false, forceCloseConnections: "idle", return503OnClosing: true });
-  app.addSchema(errorSchema);
-  registerErrorHandler(app);
-  await app.register(healthRoutes, { pool });
-  await app.register(metricsRoutes, { metrics, config });
-  return app;
 }
 
 /**
@@ -163,7 +146,7 @@ export async function startServer({
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
 
-    app = runs("api") ? await buildApp({ config, pool, clock, logger, metrics, directUrl }) : await buildProbeApp({ config, pool, logger, metrics });
+    app = await buildApp({ config, pool, clock, logger, metrics, directUrl, api: runs("api") });
     const httpServer = app.server;
     httpServer.on("request", (_request, response: ServerResponse) => {
       if (draining) return closeWhenAnswered(httpServer, response);

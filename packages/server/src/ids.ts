@@ -26,7 +26,7 @@ export function randomToken(length: number): string {
   return out;
 }
 
-export type IdPrefix = "mer" | "key" | "pay" | "evt" | "we" | "del" | "rcv" | "req" | "unm";
+export type IdPrefix = "mer" | "key" | "pay" | "evt" | "we" | "del" | "rcv" | "req" | "unm" | "usr";
 
 /** Typed, prefixed ids such as `pay_3kTMd…`. */
 export function newId(prefix: IdPrefix): string {

@@ -1,6 +1,6 @@
 import type { Pool } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
-import { randomToken } from "../ids.js";
+import { newId } from "../ids.js";
 import { isEmail } from "../merchants/service.js";
 import { getMerchant } from "../merchants/store.js";
 import { hashPassword } from "./passwords.js";
@@ -31,7 +31,7 @@ export async function createUser(pool: Pool, input: UserIn, now: Date): Promise<
   }
   if (!(await getMerchant(pool, input.merchantId))) throw new HttpError(404, "resource_not_found", `No merchant ${input.merchantId}.`, "merchant");
   const user = await insertUser(pool, {
-    id: `usr_${randomToken(22)}`,
+    id: newId("usr"),
     merchantId: input.merchantId,
     email,
     role: input.role as Role,

@@ -63,10 +63,10 @@ function nulPath(value: unknown, root: string): string | undefined {
 
 type Schema = { type?: string | string[]; properties?: Record<string, Schema> };
 
-/** Query parameters a route declares as integers. */
 /** Per route schema, computed on its first request. */
 const integerParamsBySchema = new WeakMap<object, string[]>();
 
+/** Query parameters a route declares as integers. */
 function integerQueryParams(request: FastifyRequest): string[] {
   const schema = request.routeOptions.schema?.querystring as Schema | undefined;
   if (!schema) return [];

@@ -7,7 +7,7 @@ import { idParams } from "../http/inputs.js";
 import { HttpError } from "../http/errors.js";
 import { getPayment, paymentOut, type PaymentOut } from "./service.js";
 import { asPaymentRecords, type HorizonPaymentRecord } from "../stellar/incoming.js";
-import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from "./settlement.js";
+import { applyPaymentPage, observeSettlement } from "./settlement.js";
 
 /** Each call reaches Horizon, so it is limited per merchant well below the general API limit. */
 export const VERIFY_LIMIT_PER_MINUTE = 10;
@@ -102,11 +102,8 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
       // Operations to other accounts cannot pay this payment: skip them before locking anything.
       const relevant = records.filter((r) => (r.to ?? r.account) === payment.destination);
       const ctx = { now: clock.now(), networkPassphrase: config.stellar.networkPassphrase, links, account: payment.destination, paymentId: payment.id };
-      const outcomes = await transaction(pool, async (tx) => {
-        const applied: SettlementOutcome[] = [];
-        for (const record of relevant) applied.push(await applyPaymentRecord(tx, record, ctx));
-        return applied;
-      });
+      // One account's records in ledger order: a page, applied as ingestion applies one.
+      const outcomes = await transaction(pool, (tx) => applyPaymentPage(tx, relevant, ctx));
       for (const outcome of outcomes) observeSettlement(metrics, outcome);
       if (hash && !outcomes.some((o) => o.kind !== "ignored")) {
         throw new HttpError(422, "transaction_not_matching", `Transaction ${hash} has no successful operation paying this payment.`, "transaction_hash");

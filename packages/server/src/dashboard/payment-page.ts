@@ -7,12 +7,12 @@ import type { RouteDeps } from "../routes.js";
 import { idPattern } from "../ids.js";
 import { html, type Html } from "../web/html.js";
 import { qrSvg } from "../web/qr.js";
-import { deliveryOut, getDelivery, listAttempts, type AttemptOut, type DeliveryOut } from "../webhooks/deliveries-store.js";
+import { attemptsOf, deliveryOut, listPaymentDeliveries, type AttemptOut, type DeliveryOut } from "../webhooks/deliveries-store.js";
 import { retryDelivery } from "../webhooks/service.js";
 import { assetName, badge, copyable, table, when } from "./format.js";
 import { actionButton, failedForm, formError, formOf, stateOf, type FormState } from "./forms.js";
 import { canChange, sendDashboardPage } from "./layout.js";
-import { paymentDeliveries, paymentEvents, type TimelineEvent } from "./queries.js";
+import { MAX_PAYMENT_DELIVERIES, paymentEvents, type TimelineEvent } from "./queries.js";
 
 const RESPONSE_EXCERPT = 300;
 
@@ -86,15 +86,11 @@ export const paymentPage: FastifyPluginAsync<RouteDeps> = async (app, { pool, cl
     const payment = paymentOut(await getPayment(pool, merchantId, id), links);
     const [events, shownDeliveries] = await Promise.all([
       paymentEvents(pool, merchantId, id),
-      paymentDeliveries(pool, merchantId, id).then((found) =>
-        Promise.all(
-          found.map(async ({ id: deliveryId, endpointUrl }) => ({
-            delivery: deliveryOut((await getDelivery(pool, merchantId, deliveryId))!),
-            endpointUrl,
-            attempts: await listAttempts(pool, deliveryId),
-          })),
-        ),
-      ),
+      // Two queries however many deliveries: the rows with their endpoints' URLs, then every attempt log.
+      listPaymentDeliveries(pool, merchantId, id, MAX_PAYMENT_DELIVERIES).then(async (found) => {
+        const attempts = await attemptsOf(pool, found.map((d) => d.id));
+        return found.map((d) => ({ delivery: deliveryOut(d), endpointUrl: d.url, attempts: attempts.get(d.id) ?? [] }));
+      }),
     ]);
     const body = html`<p><a href="/dashboard/payments">All payments</a></p>
 <section class="card" aria-labelledby="facts"><h2 id="facts">${payment.amount} ${assetName(payment.asset)}${payment.description ? html` · ${payment.description}` : ""}</h2>${facts(request, payment, state)}</section>

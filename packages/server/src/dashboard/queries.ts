@@ -86,16 +86,3 @@ export async function paymentEvents(db: Db, merchantId: string, paymentId: strin
 
 /** Deliveries shown on a payment's page, at most: a payment has a few events, each sent to a few endpoints. */
 export const MAX_PAYMENT_DELIVERIES = 50;
-
-/** The deliveries of a payment's events, oldest first, with the URL of their endpoint. */
-export async function paymentDeliveries(db: Db, merchantId: string, paymentId: string): Promise<Array<{ id: string; endpointUrl: string }>> {
-  const { rows } = await db.query<{ id: string; url: string }>(
-    `select d.id, e.url from events ev
-     join webhook_deliveries d on d.event_id = ev.id
-     join webhook_endpoints e on e.id = d.endpoint_id
-     where ev.payment_id = $1 and ev.merchant_id = $2
-     order by d.created_at, d.id limit $3`,
-    [paymentId, merchantId, MAX_PAYMENT_DELIVERIES],
-  );
-  return rows.map((r) => ({ id: r.id, endpointUrl: r.url }));
-}

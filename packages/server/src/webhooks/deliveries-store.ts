@@ -122,12 +122,36 @@ export interface AttemptOut {
 
 /** The attempt log of a delivery, oldest first; entries past the retention period are gone. */
 export async function listAttempts(db: Db, deliveryId: string): Promise<AttemptOut[]> {
-  const { rows } = await db.query<AttemptRow>(
-    `select attempt, started_at, duration_ms, status_code, error_class, response_body
-     from webhook_attempts where delivery_id = $1 order by attempt, id`,
-    [deliveryId],
+  return (await attemptsOf(db, [deliveryId])).get(deliveryId) ?? [];
+}
+
+/** The attempt logs of several deliveries in one query, by delivery id. */
+export async function attemptsOf(db: Db, deliveryIds: string[]): Promise<Map<string, AttemptOut[]>> {
+  const { rows } = await db.query<AttemptRow & { delivery_id: string }>(
+    `select delivery_id, attempt, started_at, duration_ms, status_code, error_class, response_body
+     from webhook_attempts where delivery_id = any ($1::text[]) order by delivery_id, attempt, id`,
+    [deliveryIds],
   );
-  return rows.map((r) => ({ ...r, started_at: r.started_at.toISOString() }));
+  const byDelivery = new Map<string, AttemptOut[]>();
+  for (const { delivery_id, ...r } of rows) {
+    const list = byDelivery.get(delivery_id) ?? [];
+    list.push({ ...r, started_at: r.started_at.toISOString() });
+    byDelivery.set(delivery_id, list);
+  }
+  return byDelivery;
+}
+
+/** The deliveries of a payment's events, oldest first, with the URL of their endpoint (at most `limit`). */
+export async function listPaymentDeliveries(db: Db, merchantId: string, paymentId: string, limit: number): Promise<Array<DeliveryRow & { url: string }>> {
+  const { rows } = await db.query<DeliveryRow & { url: string }>(
+    `select ${DELIVERY_COLUMNS}, e.url from events ev
+     join webhook_deliveries d on d.event_id = ev.id
+     join webhook_endpoints e on e.id = d.endpoint_id
+     where ev.payment_id = $1 and ev.merchant_id = $2
+     order by d.created_at, d.id limit $3`,
+    [paymentId, merchantId, limit],
+  );
+  return rows;
 }
 
 interface RecoveryRow {

@@ -24,11 +24,6 @@ export function toHex(bytes: Uint8Array): string {
   return hex;
 }
 
-export function fromHex(text: string): Uint8Array | undefined {
-  if (text.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(text)) return undefined;
-  return Uint8Array.from({ length: text.length / 2 }, (_, i) => parseInt(text.slice(2 * i, 2 * i + 2), 16));
-}
-
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
@@ -40,10 +35,10 @@ export function isDefined<T>(value: T | undefined): value is T {
   return value !== undefined;
 }
 
-// Touches every byte, so the time taken does not reveal where a forged signature first differs.
-export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+// Touches every character, so the time taken does not reveal where a forged signature first differs.
+export function timingSafeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
   return diff === 0;
 }

@@ -8,7 +8,7 @@ import {
   TimestampTooNewError,
   TimestampTooOldError,
 } from "./errors.js";
-import { concat, fromBase64, fromHex, isDefined, timingSafeEqual, toBase64, toHex } from "./bytes.js";
+import { concat, fromBase64, isDefined, timingSafeEqual, toBase64, toHex } from "./bytes.js";
 import { decodeStellarPublicKey, encodeStellarPublicKey, seedBytes } from "./strkey.js";
 
 export * from "./errors.js";
@@ -87,28 +87,45 @@ const encoder = new TextEncoder();
 
 // node:crypto is synchronous and faster than Web Crypto. It is loaded without a static import, so
 // this module still loads where it is absent (Workers without nodejs_compat) and verification falls
-// back to Web Crypto. getBuiltinModule (Node >= 20.16) is synchronous; older Node (18) and Deno/Bun
-// get a dynamic import whose specifier is a variable, so bundlers do not try to resolve it.
-async function loadNodeModules() {
+// back to Web Crypto, and without a top-level await, so the module can be require()d.
+// getBuiltinModule (Node >= 20.16, Deno, Bun) is synchronous; older runtimes get a dynamic import
+// whose specifier is a variable, so bundlers do not try to resolve it; verify() waits for it.
+type NodeModules = { crypto: typeof import("node:crypto"); Buffer: typeof import("node:buffer").Buffer };
+
+function loadNodeModulesNow(): NodeModules | undefined {
+  if (typeof process === "undefined" || typeof process.getBuiltinModule !== "function") return undefined;
+  return { crypto: process.getBuiltinModule("node:crypto"), Buffer: process.getBuiltinModule("node:buffer").Buffer };
+}
+
+async function loadNodeModulesLater(): Promise<NodeModules | undefined> {
   if (typeof process === "undefined") return undefined;
-  if (typeof process.getBuiltinModule === "function") {
-    return { crypto: process.getBuiltinModule("node:crypto"), Buffer: process.getBuiltinModule("node:buffer").Buffer };
-  }
   try {
-    const [crypto, buffer] = await Promise.all(
-      ["node:crypto", "node:buffer"].map((specifier) => import(specifier)),
-    );
+    const [crypto, buffer] = await Promise.all(["node:crypto", "node:buffer"].map((specifier) => import(specifier)));
     return { crypto: crypto as typeof import("node:crypto"), Buffer: (buffer as typeof import("node:buffer")).Buffer };
   } catch {
     return undefined;
   }
 }
-const node = await loadNodeModules();
-type NodeModules = NonNullable<typeof node>;
+
+let node = loadNodeModulesNow();
+let nodeLoading = node
+  ? undefined
+  : loadNodeModulesLater().then((loaded) => {
+      node = loaded;
+      nodeLoading = undefined;
+    });
+
+/**
+ * Settles once node:crypto is loaded (or known to be absent). Already settled on Node >= 20.16,
+ * Deno and Bun; on older runtimes await it before the synchronous `signDelivery`,
+ * `generateTestHeaders` or `publicKeyFromSeed`. `Webhook.verify` waits for it by itself.
+ */
+export const ready: Promise<void> = Promise.resolve(nodeLoading).then(() => undefined);
 
 function requireNode(what: string): NodeModules {
-  if (!node) throw new Error(`${what} needs node:crypto (Node.js, Deno, Bun, or Workers with nodejs_compat)`);
-  return node;
+  if (node) return node;
+  if (nodeLoading) throw new Error(`${what} needs node:crypto, which is still loading on this runtime: await ready first`);
+  throw new Error(`${what} needs node:crypto (Node.js, Deno, Bun, or Workers with nodejs_compat)`);
 }
 
 /**
@@ -167,7 +184,7 @@ function ed25519PrivateKey(seed: Uint8Array | string): KeyObject {
  * needs node:crypto.
  */
 export function signDelivery(input: SignDeliveryInput): DeliveryHeaders {
-  const { crypto } = requireNode("signDelivery");
+  const modules = requireNode("signDelivery");
   const { id, timestamp, secrets, signingSeed } = input;
   // Printable ASCII only: the id goes into headers, and a space would split the signed content.
   if (typeof id !== "string" || !/^[\x21-\x7e]+$/.test(id)) throw new TypeError("id must be non-empty printable ASCII");
@@ -177,12 +194,13 @@ export function signDelivery(input: SignDeliveryInput): DeliveryHeaders {
     throw new TypeError("body must be the exact string or bytes sent");
   }
   const keys = secrets.map(parseSecret);
-  const hmac = (key: Uint8Array, data: Signed) => crypto.createHmac("sha256", key).update(data.prefix).update(data.body).digest();
+  signingBackend ??= nodeBackend(modules);
+  const { hmac } = signingBackend;
 
   const content = standardContent(id, timestamp, input.body);
-  const entries = keys.map((k) => `v1,${toBase64(hmac(k.standard, content))}`);
+  const entries = keys.map((k) => `v1,${hmac(k.standard, "base64")(content)}`);
   if (signingSeed !== undefined) {
-    entries.push(`v1a,${toBase64(crypto.sign(null, signedBytes(content), ed25519PrivateKey(signingSeed)))}`);
+    entries.push(`v1a,${toBase64(modules.crypto.sign(null, signedBytes(content), ed25519PrivateKey(signingSeed)))}`);
   }
   const stellar = stellarContent(timestamp, input.body);
   const t = String(timestamp);
@@ -190,7 +208,7 @@ export function signDelivery(input: SignDeliveryInput): DeliveryHeaders {
     "webhook-id": id,
     "webhook-timestamp": t,
     "webhook-signature": entries.join(" "),
-    "stellar-signature": [`t=${t}`, ...keys.map((k) => `v1=${toHex(hmac(k.stellar, stellar))}`)].join(","),
+    "stellar-signature": [`t=${t}`, ...keys.map((k) => `v1=${hmac(k.stellar, "hex")(stellar)}`)].join(","),
     "stellar-timestamp": t,
     "stellar-webhook-id": id,
   };
@@ -220,19 +238,58 @@ export function publicKeyFromSeed(seed: Uint8Array | string): string {
 }
 
 // node:crypto answers synchronously, Web Crypto with a promise; callers await only the latter.
-type Hmac = (data: Signed) => Uint8Array | Promise<Uint8Array>;
+// An HMAC is compared in the encoding it is sent in, as standardwebhooks and stripe do: no decoding
+// of the header per verification.
+type Encoding = "base64" | "hex";
+type Hmac = (data: Signed) => string | Promise<string>;
 type Ed25519Verify = (data: Signed, signature: Uint8Array) => Promise<boolean>;
 interface Backend {
-  hmac(key: Uint8Array): Hmac;
+  hmac(key: Uint8Array, encoding: Encoding): Hmac;
   ed25519(publicKey: Uint8Array): Ed25519Verify;
 }
 
-function nodeBackend({ crypto, Buffer }: NodeModules): Backend {
+// HMAC-SHA256 (RFC 2104) as two one-shot hashes over a reused buffer: for a delivery-sized body,
+// creating an Hmac object and crossing into C++ for each update costs more than the hashing itself.
+const HMAC_BLOCK = 64;
+const SCRATCH_LIMIT = 1 << 20;
+
+// node:crypto's HMAC answers synchronously, which signDelivery relies on.
+type NodeBackend = Backend & { hmac(key: Uint8Array, encoding: Encoding): (data: Signed) => string };
+let signingBackend: NodeBackend | undefined;
+
+function nodeBackend({ crypto, Buffer }: NodeModules): NodeBackend {
+  const hash = crypto.hash as typeof crypto.hash | undefined; // Node >= 20.12
+  let scratch = Buffer.alloc(4096);
   return {
-    hmac: (raw) => {
-      // A KeyObject is imported once; createHmac with raw bytes would import the key on every call.
-      const key = crypto.createSecretKey(raw);
-      return (data) => crypto.createHmac("sha256", key).update(data.prefix).update(data.body).digest();
+    hmac: (raw, encoding) => {
+      if (!hash || raw.length > HMAC_BLOCK) {
+        // A KeyObject is imported once; createHmac with raw bytes would import the key on every call.
+        const key = crypto.createSecretKey(raw);
+        return (data) => crypto.createHmac("sha256", key).update(data.prefix).update(data.body).digest(encoding);
+      }
+      const innerPad = Buffer.alloc(HMAC_BLOCK, 0x36);
+      const outer = Buffer.alloc(HMAC_BLOCK + 32, 0x5c);
+      for (let i = 0; i < raw.length; i++) {
+        innerPad[i]! ^= raw[i]!;
+        outer[i]! ^= raw[i]!;
+      }
+      return ({ prefix, body }) => {
+        // At most 3 bytes per UTF-16 unit: a bound that spares scanning the body for its exact size.
+        const size = HMAC_BLOCK + prefix.length + (typeof body === "string" ? 3 * body.length : body.length);
+        if (size > scratch.length) {
+          if (size > SCRATCH_LIMIT) return crypto.createHmac("sha256", raw).update(prefix).update(body).digest(encoding);
+          scratch = Buffer.alloc(Math.max(size, scratch.length * 2));
+        }
+        innerPad.copy(scratch, 0);
+        let end = HMAC_BLOCK + scratch.write(prefix, HMAC_BLOCK, "latin1");
+        if (typeof body === "string") end += scratch.write(body, end, "utf8");
+        else {
+          scratch.set(body, end);
+          end += body.length;
+        }
+        outer.set(hash("sha256", scratch.subarray(0, end), "buffer") as unknown as Uint8Array, HMAC_BLOCK);
+        return hash("sha256", outer, encoding);
+      };
     },
     ed25519: (publicKey) => {
       const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: "der", type: "spki" });
@@ -245,11 +302,12 @@ function nodeBackend({ crypto, Buffer }: NodeModules): Backend {
 // verify() instead of as an unhandled rejection.
 function subtleBackend(subtle: webcrypto.SubtleCrypto): Backend {
   return {
-    hmac: (raw) => {
+    hmac: (raw, encoding) => {
       let key: Promise<webcrypto.CryptoKey> | undefined;
+      const encode = encoding === "hex" ? toHex : toBase64;
       return async (data) => {
         key ??= subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-        return new Uint8Array(await subtle.sign("HMAC", await key, signedBytes(data)));
+        return encode(new Uint8Array(await subtle.sign("HMAC", await key, signedBytes(data))));
       };
     },
     ed25519: (raw) => {
@@ -296,16 +354,8 @@ interface SignatureEntry {
   signature: string;
 }
 
-/** The decodable signatures of one version ("v1" or "v1a"). */
-function signaturesOf(entries: SignatureEntry[], version: string): Uint8Array[] {
-  const signatures: Uint8Array[] = [];
-  for (const entry of entries) {
-    if (entry.version !== version) continue;
-    const bytes = fromBase64(entry.signature);
-    if (bytes) signatures.push(bytes);
-  }
-  return signatures;
-}
+const signaturesOf = (entries: SignatureEntry[], version: string): string[] =>
+  entries.filter((entry) => entry.version === version).map((entry) => entry.signature);
 
 function parseStandardSignatures(value: string): SignatureEntry[] {
   const entries: SignatureEntry[] = [];
@@ -366,15 +416,15 @@ function parseEvent<T>(body: string | Uint8Array): WebhookEvent<T> {
   return event as WebhookEvent<T>;
 }
 
-function anyMatches(provided: Uint8Array[], hmacs: Hmac[], content: Signed): boolean | Promise<boolean> {
+function anyMatches(provided: string[], hmacs: Hmac[], content: Signed): boolean | Promise<boolean> {
   if (provided.length === 0 || hmacs.length === 0) return false;
   const expected = hmacs.map((hmac) => hmac(content));
   // The node:crypto path stays synchronous: no promise per verification.
   if (expected.some((e) => e instanceof Promise)) return Promise.all(expected).then((all) => someEqual(provided, all));
-  return someEqual(provided, expected as Uint8Array[]);
+  return someEqual(provided, expected as string[]);
 }
 
-function someEqual(provided: Uint8Array[], expected: Uint8Array[]): boolean {
+function someEqual(provided: string[], expected: string[]): boolean {
   for (const signature of provided) {
     for (const e of expected) if (timingSafeEqual(signature, e)) return true;
   }
@@ -383,10 +433,15 @@ function someEqual(provided: Uint8Array[], expected: Uint8Array[]): boolean {
 
 /** Verifies deliveries signed with either scheme; runs on Node, Deno, Bun, Workers and browsers. */
 export class Webhook {
-  readonly #standard: Hmac[];
-  readonly #stellar: Hmac[];
-  readonly #publicKeys: Ed25519Verify[];
+  readonly #keys: Array<{ standard: Uint8Array; stellar: Uint8Array }>;
+  readonly #publicKeyBytes: Uint8Array[];
+  readonly #subtle: webcrypto.SubtleCrypto | undefined;
   readonly #toleranceSeconds: number;
+  // Built on first verify, once node:crypto has loaded where it loads asynchronously.
+  #standard: Hmac[] = [];
+  #stellar: Hmac[] = [];
+  #publicKeys: Ed25519Verify[] = [];
+  #ready = false;
 
   constructor(options: WebhookOptions) {
     const { secrets = [], publicKeys = [], toleranceSeconds = DEFAULT_TOLERANCE_SECONDS } = options;
@@ -395,16 +450,18 @@ export class Webhook {
       throw new TypeError("Webhook needs at least one secret or public key");
     }
     if (!(toleranceSeconds >= 0)) throw new TypeError("toleranceSeconds must be a non-negative number");
-    const backend = options.subtle
-      ? subtleBackend(options.subtle)
-      : node
-        ? nodeBackend(node)
-        : subtleBackend(globalThis.crypto.subtle);
-    const keys = secrets.map(parseSecret);
-    this.#standard = keys.map((k) => backend.hmac(k.standard));
-    this.#stellar = keys.map((k) => backend.hmac(k.stellar));
-    this.#publicKeys = publicKeys.map((address) => backend.ed25519(decodeStellarPublicKey(address)));
+    this.#keys = secrets.map(parseSecret);
+    this.#publicKeyBytes = publicKeys.map(decodeStellarPublicKey);
+    this.#subtle = options.subtle;
     this.#toleranceSeconds = toleranceSeconds;
+  }
+
+  #prepare(): void {
+    const backend = this.#subtle ? subtleBackend(this.#subtle) : node ? nodeBackend(node) : subtleBackend(globalThis.crypto.subtle);
+    this.#standard = this.#keys.map((k) => backend.hmac(k.standard, "base64"));
+    this.#stellar = this.#keys.map((k) => backend.hmac(k.stellar, "hex"));
+    this.#publicKeys = this.#publicKeyBytes.map((key) => backend.ed25519(key));
+    this.#ready = true;
   }
 
   /**
@@ -413,9 +470,13 @@ export class Webhook {
    * Stellar-Signature. Throws a `WebhookVerificationError` subclass on any rejection.
    */
   async verify<T = unknown>(rawBody: string | Uint8Array, headers: WebhookHeaders): Promise<WebhookEvent<T>> {
+    if (!this.#ready) {
+      if (nodeLoading && !this.#subtle) await nodeLoading;
+      this.#prepare();
+    }
     const body = rawBodyOf(rawBody);
     const header = headerReader(headers);
-    const standard = ["webhook-id", "webhook-timestamp", "webhook-signature"].some((n) => header(n) !== undefined);
+    const standard = header("webhook-id") !== undefined || header("webhook-timestamp") !== undefined || header("webhook-signature") !== undefined;
     const result = standard ? this.#verifyStandard(header, body) : this.#verifyStellar(header, body);
     if (!(result instanceof Promise ? await result : result)) throw new NoMatchingSignatureError();
     return parseEvent<T>(body);
@@ -433,7 +494,7 @@ export class Webhook {
   }
 
   async #verifyEd25519(entries: SignatureEntry[], content: Signed): Promise<boolean> {
-    for (const signature of signaturesOf(entries, "v1a")) {
+    for (const signature of signaturesOf(entries, "v1a").map(fromBase64).filter(isDefined)) {
       for (const verify of this.#publicKeys) {
         if (await verify(content, signature)) return true;
       }
@@ -451,8 +512,7 @@ export class Webhook {
     }
     const parsed = parseStellarSignature(value);
     const timestamp = this.#checkTimestamp("stellar-signature", parsed.timestamp);
-    const provided = parsed.v1.map(fromHex).filter(isDefined);
-    return anyMatches(provided, this.#stellar, stellarContent(timestamp, body));
+    return anyMatches(parsed.v1, this.#stellar, stellarContent(timestamp, body));
   }
 
   #checkTimestamp(headerName: string, value: string): number {

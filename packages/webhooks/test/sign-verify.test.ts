@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
+  InvalidPayloadError,
   MalformedHeaderError,
   MissingHeaderError,
   NoMatchingSignatureError,
@@ -226,5 +227,46 @@ describe("misuse throws TypeError", () => {
     ["a fractional timestamp", () => signDelivery({ id: "evt_1", timestamp: 1.5, body, secrets: [newSecret()] })],
   ])("%s", (_name, misuse) => {
     expect(misuse).toThrow(TypeError);
+  });
+});
+
+describe("the one-shot HMAC", () => {
+  // Secrets of any length (longer than SHA-256's 64-byte block takes another path), bodies with
+  // multi-byte characters, as bytes, and larger than the reused buffer or its 1 MB limit.
+  const reference = (key: Uint8Array, message: string | Uint8Array, encoding: "base64" | "hex") =>
+    createHmac("sha256", key).update(message).digest(encoding);
+  const bodies: Array<string | Uint8Array> = [
+    "",
+    "é€😀".repeat(700),
+    new Uint8Array(randomBytes(5000)),
+    "x".repeat(9000),
+    "ü".repeat(1_100_000),
+    body,
+  ];
+
+  it.each([1, 24, 32, 64, 65, 100])("equals node:crypto's createHmac for a %i-byte secret", async (length) => {
+    const raw = randomBytes(length);
+    const secret = `whsec_${raw.toString("base64")}`;
+    for (const payload of bodies) {
+      const timestamp = now();
+      const headers = signDelivery({ id: "msg_1", timestamp, body: payload, secrets: [secret] });
+      const asBytes = typeof payload === "string" ? Buffer.from(payload) : payload;
+      const standard = reference(raw, Buffer.concat([Buffer.from(`msg_1.${timestamp}.`), asBytes]), "base64");
+      const stellar = reference(Buffer.from(secret), Buffer.concat([Buffer.from(`${timestamp}.`), asBytes]), "hex");
+      expect(headers["webhook-signature"]).toBe(`v1,${standard}`);
+      expect(headers["stellar-signature"]).toBe(`t=${timestamp},v1=${stellar}`);
+      // Verification takes the same path: a one-character change to either signature is refused.
+      const verifier = new Webhook({ secrets: [secret] });
+      for (const scheme of [standardOnly(headers), stellarOnly(headers)]) {
+        // Accepted signatures: then only the event body decides (most of these bodies are not events).
+        if (payload === body) expect((await verifier.verify(payload, scheme)).id).toBe("evt_1");
+        else expect(await rejection(verifier.verify(payload, scheme))).toBeInstanceOf(InvalidPayloadError);
+      }
+      const flipFirst = (text: string) => (text[0] === "a" ? "b" : "a") + text.slice(1);
+      const tampered = { ...standardOnly(headers), "webhook-signature": `v1,${flipFirst(standard)}` };
+      expect(await rejection(verifier.verify(payload, tampered))).toBeInstanceOf(NoMatchingSignatureError);
+      const tamperedStellar = { ...stellarOnly(headers), "stellar-signature": `t=${timestamp},v1=${flipFirst(stellar)}` };
+      expect(await rejection(verifier.verify(payload, tamperedStellar))).toBeInstanceOf(NoMatchingSignatureError);
+    }
   });
 });

@@ -4,6 +4,8 @@
  * median of the runs with min–max, the peak RSS of each run's process, and the benchmark's
  * analysis.md (where the remaining time goes).
  * `npm run bench -- api delivery`: those benchmarks once, printed, no report.
+ * `npm run bench -- --update verify`: that benchmark RUNS times, its section of BENCHMARKS.md
+ * replaced and the others kept (each section says when it was measured).
  * Benchmarks use BENCH_DATABASE_URL, else TEST_DATABASE_URL, else an embedded PostgreSQL in
  * .lumenpay/bench-postgres.
  */
@@ -31,7 +33,8 @@ if (first === "--child") {
   process.exit(0);
 }
 
-const wanted = process.argv.slice(2);
+const update = process.argv[2] === "--update";
+const wanted = process.argv.slice(update ? 3 : 2);
 const unknown = wanted.filter((w) => !all.includes(w));
 if (unknown.length > 0) {
   console.error(`Unknown benchmark(s): ${unknown.join(", ")}. Available: ${all.join(", ")}`);
@@ -52,7 +55,12 @@ function runChild(name: string): Promise<string> {
   });
 }
 
-if (wanted.length > 0) {
+if (update && wanted.length === 0) {
+  console.error("--update needs the benchmarks to measure again, e.g. npm run bench -- --update verify");
+  process.exit(2);
+}
+
+if (wanted.length > 0 && !update) {
   for (const name of wanted) {
     console.log(`\n## bench/${name}`);
     await runChild(name);
@@ -60,17 +68,29 @@ if (wanted.length > 0) {
   process.exit(0);
 }
 
-const sections: string[] = [];
-for (const name of all) {
+const report = new URL("../BENCHMARKS.md", here);
+const SECTION = "\n## bench/";
+/** The sections of the current report by benchmark name, kept when only some are measured again. */
+const sections = new Map<string, string>(
+  update && existsSync(report)
+    ? readFileSync(report, "utf8")
+        .split(SECTION)
+        .slice(1)
+        .map((text): [string, string] => [text.slice(0, text.indexOf("\n")), `## bench/${text.trimEnd()}`])
+    : [],
+);
+for (const name of update ? wanted : all) {
   const outputs: string[] = [];
   for (let run = 1; run <= RUNS; run++) {
     console.log(`\n## bench/${name}, run ${run} of ${RUNS}`);
     outputs.push(await runChild(name));
   }
   const analysis = new URL(`./${name}/analysis.md`, here);
-  sections.push(
+  sections.set(
+    name,
     [
       `## bench/${name}`,
+      `Measured on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "unknown CPU"}, Node.js ${process.version}.`,
       "```",
       medianLines(outputs.map((o) => o.trimEnd().split("\n"))).join("\n"),
       "```",
@@ -79,7 +99,8 @@ for (const name of all) {
   );
 }
 
-await writeFile(new URL("../BENCHMARKS.md", here), `${await header()}\n\n${sections.join("\n\n")}\n`);
+const ordered = all.filter((name) => sections.has(name)).map((name) => sections.get(name)!);
+await writeFile(report, `${await header()}\n\n${ordered.join("\n\n")}\n`);
 console.log("\nwrote BENCHMARKS.md");
 
 async function header(): Promise<string> {
@@ -102,14 +123,14 @@ async function header(): Promise<string> {
   return [
     "# Benchmarks",
     "",
-    `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Every figure is the median of ${RUNS} runs, each in a`,
+    `Written by \`npm run bench\`; each section says when it was measured. Every figure is the median of ${RUNS} runs, each in a`,
     "process of its own, with the minimum and maximum in brackets; every ratio is against a baseline",
-    "measured in the same run. Reproduce: `BENCH_DATABASE_URL=postgres://… npm run bench` (one benchmark:",
-    "`npm run bench -- api`).",
+    "measured in the same run. Reproduce: `BENCH_DATABASE_URL=postgres://… npm run bench`; one benchmark,",
+    "printed: `npm run bench -- api`; measured again into this file: `npm run bench -- --update api`.",
     "",
     "| machine | |",
     "|---|---|",
-    `| CPU | ${os.cpus().length} × ${cpu} |`,
+    `| CPU (of the latest run; each section names its own) | ${os.cpus().length} × ${cpu} |`,
     `| memory | ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB |`,
     `| virtualisation | ${virtualisation} |`,
     `| Node.js | ${process.version} |`,

@@ -349,25 +349,25 @@ function required(header: HeaderReader, name: string): string {
   return value;
 }
 
-interface SignatureEntry {
-  version: string;
-  signature: string;
+/** The signatures of a `webhook-signature` header by version; other versions are ignored. */
+interface StandardSignatures {
+  v1: string[];
+  v1a: string[];
 }
 
-const signaturesOf = (entries: SignatureEntry[], version: string): string[] =>
-  entries.filter((entry) => entry.version === version).map((entry) => entry.signature);
-
-function parseStandardSignatures(value: string): SignatureEntry[] {
-  const entries: SignatureEntry[] = [];
+function parseStandardSignatures(value: string): StandardSignatures {
+  const parsed: StandardSignatures = { v1: [], v1a: [] };
+  let wellFormed = 0;
   for (const entry of value.split(" ")) {
     const comma = entry.indexOf(",");
     // "version,signature" with exactly one comma and both parts present.
-    if (comma > 0 && comma < entry.length - 1 && entry.indexOf(",", comma + 1) === -1) {
-      entries.push({ version: entry.slice(0, comma), signature: entry.slice(comma + 1) });
-    }
+    if (comma <= 0 || comma === entry.length - 1 || entry.indexOf(",", comma + 1) !== -1) continue;
+    wellFormed++;
+    const version = entry.slice(0, comma);
+    if (version === "v1" || version === "v1a") parsed[version].push(entry.slice(comma + 1));
   }
-  if (entries.length === 0) throw new MalformedHeaderError("webhook-signature", 'expected "v1,<base64>" entries');
-  return entries;
+  if (wellFormed === 0) throw new MalformedHeaderError("webhook-signature", 'expected "v1,<base64>" entries');
+  return parsed;
 }
 
 function parseStellarSignature(value: string): { timestamp: string; v1: string[] } {
@@ -420,7 +420,7 @@ function anyMatches(provided: string[], hmacs: Hmac[], content: Signed): boolean
   if (provided.length === 0 || hmacs.length === 0) return false;
   const expected = hmacs.map((hmac) => hmac(content));
   // The node:crypto path stays synchronous: no promise per verification.
-  if (expected.some((e) => e instanceof Promise)) return Promise.all(expected).then((all) => someEqual(provided, all));
+  if (typeof expected[0] !== "string") return Promise.all(expected).then((all) => someEqual(provided, all));
   return someEqual(provided, expected as string[]);
 }
 
@@ -486,15 +486,15 @@ export class Webhook {
   #verifyStandard(header: HeaderReader, body: string | Uint8Array): boolean | Promise<boolean> {
     const id = required(header, "webhook-id");
     const timestamp = this.#checkTimestamp("webhook-timestamp", required(header, "webhook-timestamp"));
-    const entries = parseStandardSignatures(required(header, "webhook-signature"));
+    const signatures = parseStandardSignatures(required(header, "webhook-signature"));
     const content = standardContent(id, timestamp, body);
-    const v1 = anyMatches(signaturesOf(entries, "v1"), this.#standard, content);
-    if (v1 instanceof Promise) return v1.then((ok) => ok || this.#verifyEd25519(entries, content));
-    return v1 || (this.#publicKeys.length > 0 && this.#verifyEd25519(entries, content));
+    const v1 = anyMatches(signatures.v1, this.#standard, content);
+    if (v1 instanceof Promise) return v1.then((ok) => ok || this.#verifyEd25519(signatures.v1a, content));
+    return v1 || (this.#publicKeys.length > 0 && this.#verifyEd25519(signatures.v1a, content));
   }
 
-  async #verifyEd25519(entries: SignatureEntry[], content: Signed): Promise<boolean> {
-    for (const signature of signaturesOf(entries, "v1a").map(fromBase64).filter(isDefined)) {
+  async #verifyEd25519(v1a: string[], content: Signed): Promise<boolean> {
+    for (const signature of v1a.map(fromBase64).filter(isDefined)) {
       for (const verify of this.#publicKeys) {
         if (await verify(content, signature)) return true;
       }

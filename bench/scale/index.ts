@@ -43,6 +43,7 @@ const PROCESS_COUNTS = (process.env.BENCH_SCALE_PROCESSES ?? "1,2,4").split(",")
 const TX_EVENTS = 1_000;
 const START_TIMEOUT_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;
+/** The built CLI, as operators run it (npm run build). */
 const LUMENPAY_BIN = fileURLToPath(new URL("../../packages/server/bin/lumenpay.js", import.meta.url));
 const RECEIVER = fileURLToPath(new URL("./receiver.ts", import.meta.url));
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;

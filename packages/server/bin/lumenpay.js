@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so `npx lumenpay` works right after `npm ci` with no build step.
-import { register } from "tsx/esm/api";
+// The compiled CLI (npm run build, which npm ci runs through the root's prepare script).
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli.ts");
+const cli = new URL("../dist/cli.js", import.meta.url);
+if (!existsSync(cli)) {
+  console.error("Lumenpay is not built: run `npm run build` in the repository first.");
+  process.exit(1);
+}
+await import(cli.href);

@@ -154,7 +154,7 @@ export async function listPaymentDeliveries(db: Db, merchantId: string, paymentI
   return rows;
 }
 
-interface RecoveryRow {
+export interface RecoveryRow {
   id: string;
   endpoint_id: string;
   since: Date;

@@ -4,8 +4,11 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-/** The real `lumenpay` entry point, run as the package's `bin` would be. */
-export const LUMENPAY_BIN = fileURLToPath(new URL("../../bin/lumenpay.js", import.meta.url));
+/**
+ * The `lumenpay` CLI from its TypeScript sources (node's arguments before the CLI's own), so tests
+ * need no build; test/compiled.test.ts runs the built package's bin.
+ */
+export const LUMENPAY_CLI = ["--import", "tsx", fileURLToPath(new URL("../../src/cli.ts", import.meta.url))];
 
 /** Only what a test sets (plus PATH and HOME), so a developer's own DATABASE_URL or PORT never leaks in. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -30,7 +33,7 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
 /** Runs `lumenpay <args>` to completion with `stdin` piped to it (undefined: no stdin at all). */
 export function runCliWithStdin(args: string[], env: Record<string, string>, stdin: string | undefined): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...LUMENPAY_CLI, ...args], { env: childEnv(env), stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     child.stdin?.end(stdin);
     let stdout = "";
     let stderr = "";
@@ -58,7 +61,7 @@ export interface ServerProcess {
  * (stdout and stderr together, and any echo of what was typed).
  */
 export function runCliOnTerminal(args: string[], env: Record<string, string>, answers: Array<{ prompt: string; type: string }>) {
-  const command = [process.execPath, LUMENPAY_BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const command = [process.execPath, ...LUMENPAY_CLI, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const child = spawn("script", ["-qfec", command, "/dev/null"], { env: childEnv(env), stdio: ["pipe", "pipe", "pipe"] });
   let screen = "";
   let answered = 0;
@@ -92,7 +95,7 @@ export function startNetworkProcess(env: Record<string, string>, args: string[] 
 
 /** Starts a command that runs until signalled (`start`, `network start`) as a real child process. */
 function startLongRunning(args: string[], env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [LUMENPAY_BIN, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...LUMENPAY_CLI, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const seen: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = "";

@@ -28,7 +28,7 @@ const start: Command = {
   ],
   options: { roles: { type: "string" }, network: { type: "string" }, "horizon-url": { type: "string" }, "network-passphrase": { type: "string" } },
   async run({ config }) {
-    const logger = createLogger(config.logLevel);
+    const logger = createLogger(config.logLevel, undefined, config.logFormat);
     const server = await startServer({ config, logger });
     exitOnSignals(server, logger, `shutting down (in-flight requests get up to ${config.shutdownTimeoutMs} ms)`);
   },

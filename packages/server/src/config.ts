@@ -66,6 +66,8 @@ export interface Config {
     requireAccountProof: boolean;
   };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** `json` (one object per line), `pretty` (for people), or `auto`: pretty when stdout is a terminal. */
+  logFormat: "json" | "pretty" | "auto";
   db: {
     /** `transaction`: DATABASE_URL is a transaction-mode pooler (PgBouncer, Supabase, Neon): no session state. */
     pooler: "none" | "transaction";
@@ -323,6 +325,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       requireAccountProof: r.bool("REQUIRE_ACCOUNT_PROOF", network === "public"),
     },
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: r.oneOf("LOG_FORMAT", ["json", "pretty", "auto"] as const, "auto"),
     db: {
       pooler: r.oneOf("DATABASE_POOLER", ["none", "transaction"] as const, "none"),
       poolMax,

@@ -77,6 +77,7 @@ describe("loadConfig", () => {
     ["a zero pool", { DB_POOL_MAX: "0" }, ["DB_POOL_MAX"]],
     ["a non-PostgreSQL DATABASE_URL", { DATABASE_URL: "mysql://db/lumenpay" }, ["DATABASE_URL"]],
     ["an unknown log level", { LOG_LEVEL: "verbose" }, ["LOG_LEVEL"]],
+    ["an unknown log format", { LOG_FORMAT: "yaml" }, ["LOG_FORMAT"]],
     ["a non-boolean flag", { POOL_MONITORING_ENABLED: "maybe" }, ["POOL_MONITORING_ENABLED"]],
     ["a pool monitor interval under 1 s", { POOL_MONITORING_INTERVAL_MS: "10" }, ["POOL_MONITORING_INTERVAL_MS"]],
   ])("rejects %s", (_name, env, variables) => {

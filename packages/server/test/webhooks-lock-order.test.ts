@@ -23,9 +23,9 @@ const config = loadConfig({
 });
 
 /** Every warning and error the app or the workers log: a deadlock shows up here as well as in a 500. */
-const logs: Array<{ level: number; msg: string; err?: { message?: string; code?: string } }> = [];
+const logs: Array<{ level: number; msg: string; reason?: string; err?: { message?: string; code?: string } }> = [];
 const log = createLogger("warn", { write: (line: string) => void logs.push(JSON.parse(line)) });
-const logged = (what: (l: (typeof logs)[number]) => boolean) => logs.filter(what).map((l) => `${l.msg}: ${l.err?.code ?? ""} ${l.err?.message ?? ""}`);
+const logged = (what: (l: (typeof logs)[number]) => boolean) => logs.filter(what).map((l) => `${l.msg}: ${l.reason ?? `${l.err?.code ?? ""} ${l.err?.message ?? ""}`}`);
 const errors = () => logged((l) => l.level >= 50);
 
 let db: TestDatabase;

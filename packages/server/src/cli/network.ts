@@ -120,7 +120,7 @@ export const networkStart: Command = {
   ],
   options: { port: { type: "string" }, "data-dir": { type: "string" } },
   async run({ config }) {
-    const logger = createLogger(config.logLevel);
+    const logger = createLogger(config.logLevel, undefined, config.logFormat);
     // The standalone network whatever STELLAR_NETWORK says: `start --network local --horizon-url` expects its passphrase.
     const local: Config = { ...config, stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE } };
     exitOnSignals(await startLocalNetwork(local, logger), logger, "closing the local network");

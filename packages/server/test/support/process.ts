@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
  * need no build; test/compiled.test.ts runs the built package's bin.
  */
 export const LUMENPAY_CLI = ["--import", "tsx", fileURLToPath(new URL("../../src/cli.ts", import.meta.url))];
+/** The built package's `bin`, which runs dist/ with plain node (`npm run build` first). */
+export const LUMENPAY_BIN = [fileURLToPath(new URL("../../bin/lumenpay.js", import.meta.url))];
 
 /** Only what a test sets (plus PATH and HOME), so a developer's own DATABASE_URL or PORT never leaks in. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -83,19 +85,22 @@ export function runCliOnTerminal(args: string[], env: Record<string, string>, an
   });
 }
 
-/** Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines. */
-export function startServerProcess(env: Record<string, string>, args: string[] = []): ServerProcess {
-  return startLongRunning(["start", ...args], env);
+/**
+ * Starts `lumenpay start [args]` as a real child process; its stdout carries pino's JSON lines.
+ * `cli`: LUMENPAY_CLI (the sources) or LUMENPAY_BIN (the build).
+ */
+export function startServerProcess(env: Record<string, string>, args: string[] = [], cli = LUMENPAY_CLI): ServerProcess {
+  return startLongRunning(["start", ...args], env, cli);
 }
 
 /** Starts `lumenpay network start [args]`, the local network as a process of its own. */
 export function startNetworkProcess(env: Record<string, string>, args: string[] = []): ServerProcess {
-  return startLongRunning(["network", "start", ...args], env);
+  return startLongRunning(["network", "start", ...args], env, LUMENPAY_CLI);
 }
 
 /** Starts a command that runs until signalled (`start`, `network start`) as a real child process. */
-function startLongRunning(args: string[], env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [...LUMENPAY_CLI, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+function startLongRunning(args: string[], env: Record<string, string>, cli: string[]): ServerProcess {
+  const child = spawn(process.execPath, [...cli, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const seen: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stderr = "";

@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync, timingSafeEqual } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -43,3 +43,10 @@ export function isId(prefix: IdPrefix, value: string): boolean {
 
 /** JSON-schema pattern for an id of the given prefix (used in route schemas). */
 export const idPattern = (prefix: IdPrefix) => `^${prefix}_[0-9A-Za-z]{22}$`;
+
+/** What is stored of a secret token (API key, session): its SHA-256, never the token itself. */
+export const hashToken = (token: string) => createHash("sha256").update(token).digest();
+
+/** Equal strings, in time independent of where they differ (hashing first makes the lengths equal). */
+export const sameToken = (a: string, b: string) => timingSafeEqual(hashToken(a), hashToken(b));
+

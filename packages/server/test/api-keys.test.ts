@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApiKey, hashApiKey, revokeApiKey, rotateApiKey } from "../src/merchants/service.js";
+import { hashToken } from "../src/ids.js";
+import { createApiKey, revokeApiKey, rotateApiKey } from "../src/merchants/service.js";
 import { buildTestApp, seedMerchant, TestClock, type TestApp } from "./support/app.js";
 
 const clock = new TestClock(new Date("2026-03-01T00:00:00Z"));
@@ -17,7 +18,7 @@ describe("API keys", () => {
     const m = await seedMerchant(t);
     const { rows } = await t.db.pool.query<{ hash: Buffer; prefix: string }>("select hash, prefix from api_keys where merchant_id = $1", [m.merchant.id]);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.hash.equals(hashApiKey(m.apiKey))).toBe(true);
+    expect(rows[0]!.hash.equals(hashToken(m.apiKey))).toBe(true);
     const dump = JSON.stringify(await t.db.pool.query("select * from api_keys where merchant_id = $1", [m.merchant.id]).then((r) => r.rows));
     expect(dump).not.toContain(m.apiKey);
     expect(m.apiKey.startsWith(rows[0]!.prefix)).toBe(true);

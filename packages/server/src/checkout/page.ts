@@ -1,4 +1,4 @@
-import { html, trusted, type Html } from "../web/html.js";
+import { abbreviateKey, html, trusted, type Html } from "../web/html.js";
 import { qrSvgFitting } from "../web/qr.js";
 import type { PaymentOut } from "../payments/service.js";
 import { CHECKOUT_CSS, CHECKOUT_JS } from "./assets.js";
@@ -41,7 +41,6 @@ export const assetCode = (payment: PaymentOut) => (payment.asset === "XLM" ? "XL
 export const withAsset = (amount: string, payment: PaymentOut) => `${amount} ${assetCode(payment)}`;
 
 /** "GA5Z…KZVN": enough of a 56-character key to recognise it; the copy button copies all of it. */
-const shortKey = (key: string) => `${key.slice(0, 4)}…${key.slice(-4)}`;
 
 type Copyable = Exclude<keyof Messages["copy"], "button" | "done">;
 
@@ -58,7 +57,7 @@ function field(t: Messages, label: string, value: string, what: Copyable, shown:
 function assetField(t: Messages, payment: PaymentOut): Html {
   if (payment.asset === "XLM") return html`<div><dt>${t.asset}</dt><dd>${t.nativeAsset}</dd></div>`;
   const { code, issuer } = payment.asset;
-  return html`<div><dt>${t.asset}</dt><dd><span>${code}, ${t.issuer} <code title="${issuer}">${shortKey(issuer)}</code></span>${copyButton(t, issuer, "issuer")}</dd></div>`;
+  return html`<div><dt>${t.asset}</dt><dd><span>${code}, ${t.issuer} <code title="${issuer}">${abbreviateKey(issuer)}</code></span>${copyButton(t, issuer, "issuer")}</dd></div>`;
 }
 
 /** The memo with its warning, or for a muxed payment the note that its M address is all it takes. */

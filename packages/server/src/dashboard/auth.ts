@@ -1,9 +1,9 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../clock.js";
 import type { Pool } from "../db/pool.js";
 import { HttpError } from "../http/errors.js";
-import { randomToken } from "../ids.js";
+import { hashToken, randomToken, sameToken } from "../ids.js";
 import { getMerchant, type Merchant } from "../merchants/store.js";
 import { deleteSession, findSessionUser, insertSession, type DashboardUser } from "./store.js";
 
@@ -40,10 +40,6 @@ declare module "fastify" {
   }
 }
 
-export const hashToken = (token: string) => createHash("sha256").update(token).digest();
-
-/** Equal strings, in time independent of where they differ (hashing first makes the lengths equal). */
-export const sameToken = (a: string, b: string) => timingSafeEqual(hashToken(a), hashToken(b));
 
 const csrfTokenFor = (sessionToken: string) => createHmac("sha256", sessionToken).update("lumenpay dashboard csrf").digest("base64url");
 

@@ -1,4 +1,4 @@
-import { html, type Html } from "../web/html.js";
+import { abbreviateKey, html, type Html } from "../web/html.js";
 import type { AssetOut } from "../stellar/assets.js";
 
 /** How the dashboard shows values: dates in UTC, assets by code, statuses as words, tables that scroll on a phone. */
@@ -10,11 +10,9 @@ export function when(value: string | Date | null | undefined): Html {
   return html`<time datetime="${iso}">${iso.slice(0, 19).replace("T", " ")} UTC</time>`;
 }
 
-const abbreviate = (account: string) => `${account.slice(0, 4)}…${account.slice(-4)}`;
-
 /** `XLM`, or the code with its issuer abbreviated (the whole issuer in the title). */
 export function assetName(asset: AssetOut): Html {
-  return asset === "XLM" ? html`XLM` : html`${asset.code} <abbr title="${asset.issuer}" class="muted">${abbreviate(asset.issuer)}</abbr>`;
+  return asset === "XLM" ? html`XLM` : html`${asset.code} <abbr title="${asset.issuer}" class="muted">${abbreviateKey(asset.issuer)}</abbr>`;
 }
 
 /** A status as a badge: words, not colour alone. */

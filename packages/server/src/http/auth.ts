@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
-import { hashApiKey } from "../merchants/service.js";
+import { hashToken } from "../ids.js";
 import { findMerchantByApiKey, touchApiKey, type Merchant } from "../merchants/store.js";
 import { HttpError } from "./errors.js";
 
@@ -74,7 +74,7 @@ function bearer(request: FastifyRequest): string {
 function keyHash(request: FastifyRequest): Buffer {
   const secret = bearer(request);
   if (!secret.startsWith("sk_")) throw new HttpError(401, "invalid_api_key", "API keys start with sk_.");
-  return hashApiKey(secret);
+  return hashToken(secret);
 }
 
 /** Keys seen valid in the last minutes, by hash: they pass an address that invalid keys have blocked. */

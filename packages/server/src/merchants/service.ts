@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { StrKey } from "@stellar/stellar-sdk";
 import type { Db, Pool } from "../db/pool.js";
 import { transaction } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
-import { newId, randomToken } from "../ids.js";
+import { hashToken, newId, randomToken } from "../ids.js";
 import { assetLabel, assetOut, parseAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
 import {
   homeDomainVerificationOut,
@@ -132,14 +131,13 @@ export function validateMerchant(input: MerchantIn): MerchantFields {
 }
 
 /** sha256 is enough for keys with ~238 bits of entropy; a slow KDF would only slow every request. */
-export const hashApiKey = (secret: string) => createHash("sha256").update(secret).digest();
 
 async function issueApiKey(db: Db, merchantId: string, expiresAt: Date | null): Promise<{ key: ApiKey; secret: string }> {
   const secret = `sk_${randomToken(40)}`;
   const key = await store.insertApiKey(db, {
     id: newId("key"),
     merchantId,
-    hash: hashApiKey(secret),
+    hash: hashToken(secret),
     prefix: secret.slice(0, 10),
     expiresAt,
   });

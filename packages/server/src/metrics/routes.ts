@@ -1,15 +1,11 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyPluginAsync } from "fastify";
 import { HttpError } from "../http/errors.js";
+import { sameToken } from "../ids.js";
 import type { Config } from "../config.js";
 import type { Metrics } from "./registry.js";
 
-const sha256 = (value: string) => createHash("sha256").update(value).digest();
-
-/** Compares digests, so the comparison takes the same time whatever the token's content or length. */
 function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1] ?? "";
-  return timingSafeEqual(sha256(given), sha256(token));
+  return sameToken(/^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1] ?? "", token);
 }
 
 /**

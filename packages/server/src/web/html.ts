@@ -66,3 +66,7 @@ export function sendPage(reply: FastifyReply, page: Html, { nonce, status = 200 
     .type("text/html; charset=utf-8")
     .send(page.value);
 }
+
+/** A Stellar key or address shortened for display: its first and last four characters. */
+export const abbreviateKey = (key: string) => `${key.slice(0, 4)}…${key.slice(-4)}`;
+

@@ -222,8 +222,10 @@ export function generateTestHeaders(input: {
   timestamp?: number;
   id?: string;
 }): DeliveryHeaders {
+  // node:crypto's randomUUID, not globalThis.crypto's: Node 18 has no crypto global.
+  const { crypto } = requireNode("generateTestHeaders");
   return signDelivery({
-    id: input.id ?? `evt_test_${globalThis.crypto.randomUUID().replaceAll("-", "")}`,
+    id: input.id ?? `evt_test_${crypto.randomUUID().replaceAll("-", "")}`,
     timestamp: input.timestamp ?? Math.floor(Date.now() / 1000),
     body: input.payload,
     secrets: [input.secret],

@@ -7,6 +7,7 @@ import { exitOnSignals } from "./signals.js";
 import { commandUsage, stringValue, usageLine, UsageError, type Command } from "./cli/args.js";
 import { withDatabase } from "./cli/database.js";
 import { keysCreate, keysRevoke, keysRotate } from "./cli/keys.js";
+import { listen } from "./cli/listen.js";
 import { merchantsCheckAccount } from "./cli/check-account.js";
 import { merchantsCreate, merchantsList } from "./cli/merchants.js";
 import { networkStart } from "./cli/network.js";
@@ -58,6 +59,7 @@ const COMMANDS = [
   keysRotate,
   usersCreate,
   simulatePay,
+  listen,
 ];
 /** Commands that keep the process running until a signal; main leaves the exit to them. */
 const LONG_RUNNING = new Set([start, networkStart]);
@@ -97,6 +99,7 @@ const PARAM_FLAGS: Record<string, string> = {
   accounts: "--account",
   home_domain: "--home-domain",
   accepted_assets: "--asset",
+  types: "--events",
 };
 
 function describeHttpError(error: HttpError): string {

@@ -4,6 +4,11 @@ import { API_VERSION, type EventEnvelope, type EventType } from "./types.js";
 
 /** NOTIFY channel that wakes delivery workers; PostgreSQL delivers it only when the transaction commits. */
 export const DELIVERIES_CHANNEL = "lumenpay_webhook_deliveries";
+/** NOTIFY channel that wakes the merchant's event streams (events/stream.ts); the payload is the merchant id. */
+export const EVENTS_CHANNEL = "lumenpay_events";
+
+/** SQL: whether an event of type `type` goes to a subscriber of `enabledEvents` (types, or "*" for all). */
+export const subscribes = (type: string, enabledEvents: string) => `(${type} = any (${enabledEvents}) or '*' = any (${enabledEvents}))`;
 
 export interface NewEvent {
   merchantId: string;
@@ -31,6 +36,7 @@ export interface RecordedEvent {
  * which webhook paths never block (webhooks/queue.ts). `p` names the parameters holding the
  * merchant id, the event type and its time; `p.before` are CTEs the source reads (the state change
  * itself, so that it and its event are one statement). Selects `created`: whether an event was written.
+ * Every merchant with a new event is also NOTIFYed on EVENTS_CHANNEL, for its open streams.
  */
 export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string }): string {
   return `with ${p.before ? `${p.before}, ` : ""}event as (${source}),
@@ -40,11 +46,12 @@ export function outboxStatement(source: string, p: { merchant: string; type: str
               case when e.disabled then 'endpoint_disabled' else 'pending' end, ${p.now}, ${p.now}
        from event, webhook_endpoints e
        where e.merchant_id = ${p.merchant} and e.deleted_at is null
-         and (${p.type} = any (e.enabled_events) or '*' = any (e.enabled_events))
+         and ${subscribes(p.type, "e.enabled_events")}
        returning 1
      )
      select exists (select 1 from event) as created,
-            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`;
+            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end,
+            (select count(pg_notify('${EVENTS_CHANNEL}', m)) from (select distinct ${p.merchant}::text as m from event) merchants) as streams_notified`;
 }
 
 const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
@@ -62,10 +69,11 @@ export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   return { id, body, created: rows[0]!.created };
 }
 
-/** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint). */
+/** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint); open streams still see it. */
 export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
   const inserted = await tx.query(INSERT_EVENT, eventParams(id, body, e));
+  if (inserted.rowCount !== 0) await tx.query("select pg_notify($1, $2)", [EVENTS_CHANNEL, e.merchantId]);
   return { id, body, created: inserted.rowCount !== 0 };
 }
 

@@ -24,3 +24,13 @@ export interface EventEnvelope<T = unknown> {
   sequence?: number;
   data: { object: T };
 }
+
+/**
+ * The known types a pattern names: a type, or with `group.*` every type of that group (`payment.*`);
+ * none when it names no known type. Resolved against this version's list on each use.
+ */
+export function typesMatching(pattern: string): EventType[] {
+  if (!pattern.endsWith(".*")) return EVENT_TYPES.filter((type) => type === pattern);
+  const group = pattern.slice(0, -1);
+  return EVENT_TYPES.filter((type) => type.startsWith(group));
+}

@@ -90,6 +90,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return app;
   }
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name (components.schemas.Payment, not def-1), so generated
+    // clients get stable type names whatever the order schemas were added in.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
     openapi: {
       info: { title: "Lumenpay API", version: VERSION, description: "Payments on the Stellar network." },
       components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "sk_… API key" } } },

@@ -160,12 +160,13 @@ describe("@lumenpay/webhooks as published", () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("holds both builds with their declarations, the README and nothing else", () => {
+  it("holds both builds with their declarations, the README, the licence and nothing else", () => {
     const paths = packed.files.map((file) => file.path);
     expect(paths).toEqual(
       expect.arrayContaining([
         "package.json",
         "README.md",
+        "LICENSE",
         "dist/esm/index.js",
         "dist/esm/index.d.ts",
         "dist/cjs/index.js",
@@ -174,6 +175,7 @@ describe("@lumenpay/webhooks as published", () => {
       ]),
     );
     expect(paths.filter((path) => !/^dist\/(esm|cjs)\/.+\.(js|d\.ts|js\.map)$/.test(path)).sort()).toEqual([
+      "LICENSE",
       "README.md",
       "dist/cjs/package.json",
       "package.json",

@@ -54,6 +54,11 @@ export interface Config {
     /** How often it closes a ledger. */
     ledgerCloseMs: number;
   };
+  /** The local network's Stellar RPC, served next to its Horizon (in-process or by `lumenpay network start`). */
+  localRpc: {
+    /** Port on 127.0.0.1: by default the one after the local Horizon's; 0 picks a free one. */
+    port: number;
+  };
   payments: {
     /**
      * Default of a payment's `monitor_for`: how long after `expires_at` operations are still matched
@@ -253,6 +258,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const network = r.oneOf("STELLAR_NETWORK", ["testnet", "public", "custom", "local"] as const, customPassphrase ? "custom" : "testnet");
   const horizonUrl = r.url("HORIZON_URL", undefined, ["http:", "https:"]);
   const localHorizonPort = r.int("LOCAL_HORIZON_PORT", 8000, { max: 65535 });
+  // Next to the Horizon (8001), and free too when the Horizon's port is picked (0), so that two networks never collide.
+  const localRpcPort = r.int("LOCAL_RPC_PORT", localHorizonPort === 0 ? 0 : localHorizonPort + 1, { max: 65535 });
+  if (localRpcPort > 65535) r.problems.push("LOCAL_RPC_PORT must be set when LOCAL_HORIZON_PORT is 65535 (it defaults to the next port)");
   let networkPassphrase: string = network === "public" ? Networks.PUBLIC : network === "local" ? Networks.STANDALONE : Networks.TESTNET;
   if (network === "custom") {
     if (!customPassphrase) r.problems.push("STELLAR_NETWORK_PASSPHRASE is required when STELLAR_NETWORK=custom");
@@ -318,6 +326,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       port: localHorizonPort,
       ledgerCloseMs: r.int("LOCAL_HORIZON_LEDGER_CLOSE_MS", 1000, { min: 10, max: 60_000 }),
     },
+    localRpc: { port: localRpcPort },
     payments: {
       monitoringWindowS: r.int("PAYMENT_MONITORING_WINDOW_S", 86_400, { max: MAX_MONITORING_WINDOW_S }),
     },

@@ -4,25 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeTransaction } from "../src/stellar/local-horizon/decode.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { type Json, transactionJson } from "../src/stellar/local-horizon/records.js";
+import { shape, without } from "./support/shapes.js";
 
 // Real Horizon responses (see fixtures/horizon-examples/README.md; a copy of shared/horizon-examples,
 // kept in the repository so the suite runs from any clone): they pin the shapes we render.
 const FIXTURES = new URL("./fixtures/horizon-examples/", import.meta.url);
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(name, FIXTURES), "utf8")) as Json;
-
-type Shape = string | Shape[] | { [key: string]: Shape };
-
-/** Key sets and value types, recursively (an array by its first element). */
-function shape(value: unknown): Shape {
-  if (Array.isArray(value)) return value.length > 0 ? [shape(value[0])] : [];
-  if (value !== null && typeof value === "object") {
-    const object = value as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(object).sort().map((key) => [key, shape(object[key])]));
-  }
-  return value === null ? "null" : typeof value;
-}
-
-const without = (record: Json, ...keys: string[]) => Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)));
 
 let horizon: LocalHorizon;
 let server: Horizon.Server;

@@ -6,13 +6,13 @@ import type { Config } from "../config.js";
 import { createLogger } from "../logger.js";
 import { exitOnSignals } from "../signals.js";
 import { startLocalHorizon } from "../stellar/local-horizon/index.js";
-import type { Command } from "./args.js";
+import { type Command, integerValue } from "./args.js";
 
 /**
  * The local network of `lumenpay start --network local` (in-process) or `lumenpay network start` (a process
- * of its own): a Horizon on 127.0.0.1 whose chain is kept in `<dataDir>/local-horizon/`, announced to the
- * other commands (`lumenpay simulate`) by `<dataDir>/local-horizon.json`, as the embedded PostgreSQL is
- * found through its pid file.
+ * of its own): a Horizon and a Stellar RPC on 127.0.0.1 whose chain is kept in `<dataDir>/local-horizon/`,
+ * announced to the other commands (`lumenpay simulate`) by `<dataDir>/local-horizon.json`, as the embedded
+ * PostgreSQL is found through its pid file.
  */
 
 export interface LocalHorizonInfo {
@@ -27,7 +27,7 @@ export interface HorizonAddress {
 }
 
 export interface RunningLocalNetwork extends HorizonAddress {
-  /** Withdraws the announcement, then stops the Horizon (ending its streams) and closes the journal. */
+  /** Withdraws the announcement, then stops the Horizon (ending its streams) and the RPC, and closes the journal. */
   close(): Promise<void>;
 }
 
@@ -49,7 +49,10 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
     networkPassphrase: config.stellar.networkPassphrase,
     ledgerCloseMs: config.localHorizon.ledgerCloseMs,
     journalDir,
+    rpcPort: config.localRpc.port,
   });
+  // Set, since an RPC port was given.
+  const rpcUrl = horizon.rpcUrl!;
   try {
     const info: LocalHorizonInfo = { url: horizon.url, network_passphrase: horizon.networkPassphrase };
     // Renamed into place, so a reader never sees half a file.
@@ -60,8 +63,8 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
     throw error;
   }
   logger.info(
-    { horizon_url: horizon.url, network_passphrase: horizon.networkPassphrase, journal_dir: journalDir },
-    `local Stellar network: Horizon on ${horizon.url}, a ledger every ${config.localHorizon.ledgerCloseMs} ms, faucet at ${horizon.url}/friendbot?addr=G…`,
+    { horizon_url: horizon.url, rpc_url: rpcUrl, network_passphrase: horizon.networkPassphrase, journal_dir: journalDir },
+    `local Stellar network: Horizon on ${horizon.url}, Stellar RPC on ${rpcUrl}, a ledger every ${config.localHorizon.ledgerCloseMs} ms, faucet at ${horizon.url}/friendbot?addr=G…`,
   );
   let closing: Promise<void> | undefined;
   return {
@@ -111,18 +114,25 @@ export async function findLocalHorizon(dataDir: string): Promise<HorizonAddress>
 
 export const networkStart: Command = {
   name: "network start",
-  summary: "Run the local Stellar network (Horizon, friendbot, /_local/mint) as a process of its own, with no database.",
-  synopsis: "[--port 8000] [--data-dir DIR]",
+  summary: "Run the local Stellar network (Horizon, Stellar RPC, friendbot, /_local/mint) as a process of its own, with no database.",
+  synopsis: "[--port 8000] [--data-dir DIR] [--rpc-port 8001]",
   optionHelp: [
-    "  --port N                 port on 127.0.0.1 (overrides LOCAL_HORIZON_PORT, default 8000; 0 picks a free one)",
+    "  --port N                 Horizon's port on 127.0.0.1 (overrides LOCAL_HORIZON_PORT, default 8000; 0 picks a free one)",
     "  --data-dir DIR           keep the chain in DIR/local-horizon/, announce it in DIR/local-horizon.json",
     "                           (overrides LUMENPAY_DATA_DIR, default ./.lumenpay)",
+    "  --rpc-port N             Stellar RPC's port on 127.0.0.1 (overrides LOCAL_RPC_PORT, default: the port after",
+    "                           Horizon's, 8001; 0 picks a free one)",
   ],
-  options: { port: { type: "string" }, "data-dir": { type: "string" } },
-  async run({ config }) {
+  options: { port: { type: "string" }, "data-dir": { type: "string" }, "rpc-port": { type: "string" } },
+  async run({ config, values }) {
     const logger = createLogger(config.logLevel, undefined, config.logFormat);
+    const rpcPort = integerValue(values, "rpc-port", { min: 0, max: 65535 }) ?? config.localRpc.port;
     // The standalone network whatever STELLAR_NETWORK says: `start --network local --horizon-url` expects its passphrase.
-    const local: Config = { ...config, stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE } };
+    const local: Config = {
+      ...config,
+      stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE },
+      localRpc: { port: rpcPort },
+    };
     exitOnSignals(await startLocalNetwork(local, logger), logger, "closing the local network");
   },
 };

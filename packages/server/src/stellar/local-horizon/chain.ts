@@ -3,8 +3,8 @@ import { transactionMetaXdr } from "./results.js";
 import type { Applied } from "./state.js";
 import type { DecodedTx, Ledger, OpRow, TxRow } from "./types.js";
 
-// A TOID keeps 20 bits for the transaction's order in its ledger.
-const MAX_TXS_PER_LEDGER = (1 << 20) - 1;
+/** A TOID keeps 20 bits for the transaction's order in its ledger. */
+export const MAX_TXS_PER_LEDGER = (1 << 20) - 1;
 
 interface OpenLedger {
   ledger: Ledger;
@@ -30,7 +30,8 @@ export class Chain {
   constructor(
     private readonly history: History,
     private readonly clock: () => Date,
-    genesis: Ledger,
+    /** The first ledger, closed when the network starts. */
+    readonly genesis: Ledger,
     /** Told of every ledger as it closes, before its records become visible (the journal writes it here). */
     private readonly onClose?: (ledger: Ledger, txs: readonly TxRow[]) => void,
   ) {

@@ -35,6 +35,8 @@ function append(index: OpIndex, op: OpRow): void {
  */
 export class History {
   private readonly txs = new Map<string, TxRow>();
+  /** Every published transaction in id (application) order, whole ledgers at a time. */
+  readonly transactions: TxRow[] = [];
   private readonly ops = new Map<bigint, OpRow>();
   readonly payments: OpIndex = { all: [], successful: [] };
   private readonly accountPayments = new Map<string, OpIndex>();
@@ -56,6 +58,7 @@ export class History {
   publish(rows: readonly TxRow[]): void {
     const touched = new Set<string>();
     for (const tx of rows) {
+      this.transactions.push(tx);
       this.txs.set(tx.tx.hash, tx);
       if (tx.tx.feeBump) this.txs.set(tx.tx.feeBump.hash, tx);
       for (const op of tx.ops) {
@@ -87,7 +90,7 @@ export class History {
 }
 
 /** First index whose key is > value (`strict`) or >= value, in rows sorted by ascending key. */
-function bound<T>(rows: readonly T[], key: (row: T) => bigint, value: bigint, strict: boolean): number {
+export function bound<T>(rows: readonly T[], key: (row: T) => bigint, value: bigint, strict: boolean): number {
   let lo = 0;
   let hi = rows.length;
   while (lo < hi) {

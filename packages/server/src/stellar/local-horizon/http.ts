@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { StrKey } from "@stellar/stellar-sdk";
 import { friendbot, mint } from "./faucet.js";
 import { type PageQuery, pageOf, paymentsTopic } from "./history.js";
-import type { LocalNetwork, Submission } from "./network.js";
+import { type LocalNetwork, PROTOCOL_VERSION, type Submission } from "./network.js";
 import { badRequest, LocalHorizonError, notFound, type Problem, serverError } from "./problems.js";
 import { accountJson, effectJson, isoSeconds, type Json, link, operationJson, pageJson, recordHash, transactionJson } from "./records.js";
 import { BASE_FEE } from "./state.js";
@@ -150,9 +150,9 @@ function rootJson(network: LocalNetwork, base: string): Json {
     history_elder_ledger: 1,
     core_latest_ledger: latest.sequence,
     network_passphrase: network.options.networkPassphrase,
-    current_protocol_version: 23,
-    core_supported_protocol_version: 23,
-    supported_protocol_version: 23,
+    current_protocol_version: PROTOCOL_VERSION,
+    core_supported_protocol_version: PROTOCOL_VERSION,
+    supported_protocol_version: PROTOCOL_VERSION,
   };
 }
 

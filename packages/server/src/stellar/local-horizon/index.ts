@@ -1,9 +1,11 @@
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Asset, type FeeBumpTransaction, type Horizon, Keypair, type Memo, Operation, type Transaction } from "@stellar/stellar-sdk";
 import { type GeneratedPayments, generatePayments, type GeneratePaymentsOptions } from "./bulk.js";
 import { buildTransaction } from "./faucet.js";
 import { formatStroops } from "./format.js";
+import { createJsonRpcHandler } from "../local-rpc/jsonrpc.js";
+import { createRpcMethods } from "../local-rpc/methods.js";
 import { createHandler } from "./http.js";
 import { LocalNetwork, type Submission } from "./network.js";
 import { openJournal, replayJournal } from "./persist.js";
@@ -35,6 +37,8 @@ export interface LocalHorizonOptions {
    * `ledger.jsonl` as it closes, and replayed on start. Without it the chain lives in memory only.
    */
   journalDir?: string;
+  /** Also serve Stellar RPC (see ../local-rpc) from the same chain on this port of `host`; 0 picks a free one. */
+  rpcPort?: number;
 }
 
 export interface PayOptions {
@@ -51,6 +55,8 @@ export interface PayOptions {
 export interface LocalHorizon {
   /** Base URL, e.g. `http://127.0.0.1:41234`, for `new Horizon.Server(url, { allowHttp: true })`. */
   url: string;
+  /** With `rpcPort`, Stellar RPC's URL, for `new rpc.Server(url, { allowHttp: true })`; otherwise undefined. */
+  rpcUrl: string | undefined;
   networkPassphrase: string;
   /** The root account (`Keypair.master(networkPassphrase)`) holding every lumen; `fund` pays from it. */
   root: Keypair;
@@ -73,7 +79,7 @@ export interface LocalHorizon {
   balance(account: string, asset?: Asset): string | undefined;
   /** Closes the open ledger now instead of waiting for the `ledgerCloseMs` timer. */
   closeLedger(): void;
-  /** Ends every stream with Horizon's goodbye event, then stops the server; safe to call again. */
+  /** Ends every stream with Horizon's goodbye event, then stops the servers; safe to call again. */
   close(): Promise<void>;
 }
 
@@ -87,6 +93,7 @@ export interface LocalHorizon {
  * reserves or trust lines (credit balances appear on receipt), payments create unknown destination accounts,
  * path payments convert 1:1, only master-key signers, and only create_account, payments, path payments,
  * account_merge, change_trust, manage_data, bump_sequence and set_options are accepted (others: `tx_not_supported`).
+ * With `rpcPort` a second server answers Stellar RPC's JSON-RPC methods (../local-rpc/methods.ts) from the same chain.
  */
 export async function startLocalHorizon(options: LocalHorizonOptions = {}): Promise<LocalHorizon> {
   const { host = "127.0.0.1", port = 0, networkPassphrase = STANDALONE_PASSPHRASE, ledgerCloseMs, clock = () => new Date() } = options;
@@ -94,21 +101,28 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
   const network = new LocalNetwork({ networkPassphrase, clock, ledgerCloseMs, onLedgerClosed: journal?.append });
   const streams = new StreamHub(network.history);
   const server = createServer();
+  const rpc = options.rpcPort === undefined ? undefined : { server: createServer(), port: options.rpcPort };
+  const listen = (target: Server, targetPort: number) =>
+    new Promise<void>((resolve, reject) => {
+      target.once("error", reject);
+      target.listen(targetPort, host, () => resolve());
+    });
+  const urlOf = (target: Server) => `http://${host.includes(":") ? `[${host}]` : host}:${(target.address() as AddressInfo).port}`;
   try {
     // Synchronous, so the ledger timer cannot close a ledger in the middle of it.
     if (journal) replayJournal(network, journal.entries);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
+    await listen(server, port);
+    if (rpc) await listen(rpc.server, rpc.port);
   } catch (error) {
+    // The RPC's port may be the one taken, after Horizon's was bound.
+    if (server.listening) server.close();
     network.stop();
     await journal?.close();
     throw error;
   }
-  const { port: boundPort } = server.address() as AddressInfo;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+  const url = urlOf(server);
   server.on("request", createHandler(network, streams, url));
+  rpc?.server.on("request", createJsonRpcHandler(createRpcMethods(network)));
   // Shared by every caller of close(), so that closing twice is harmless.
   let closing: Promise<void> | undefined;
 
@@ -128,6 +142,7 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
 
   return {
     url,
+    rpcUrl: rpc && urlOf(rpc.server),
     networkPassphrase,
     root: network.root,
     fund,
@@ -156,10 +171,12 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
     closeLedger: () => network.chain.close(),
     close() {
       closing ??= (async () => {
-        const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+        const stopped = (target: Server) => new Promise<void>((resolve, reject) => target.close((error) => (error ? reject(error) : resolve())));
+        const closed = Promise.all([stopped(server), rpc && stopped(rpc.server)]);
         await streams.closeAll();
         network.stop();
         server.closeAllConnections();
+        rpc?.server.closeAllConnections();
         await closed;
         await journal?.close();
       })();

@@ -7,8 +7,11 @@ import { type Problem, transactionFailed, transactionMalformed } from "./problem
 import { LedgerState, newAccount } from "./state.js";
 import type { DecodedTx, Ledger, TxRow } from "./types.js";
 
-// All 100 billion lumens, held by the root account as in a fresh standalone network.
-const TOTAL_STROOPS = 100_000_000_000n * 10_000_000n;
+/** The protocol the local network follows (CAP-67 unified events arrived in 23); Horizon and RPC announce it. */
+export const PROTOCOL_VERSION = 23;
+
+/** All 100 billion lumens, held by the root account as in a fresh standalone network. */
+export const TOTAL_STROOPS = 100_000_000_000n * 10_000_000n;
 
 export interface NetworkOptions {
   networkPassphrase: string;

@@ -6,7 +6,7 @@ import { buildApp } from "../src/app.js";
 import { systemClock } from "../src/clock.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
-import { EVENTS_CHANNEL, recordEvent } from "../src/events/outbox.js";
+import { recordEvent } from "../src/events/outbox.js";
 import { eventRoutes } from "../src/events/routes.js";
 import { lastSettledPosition, STREAM_START, streamEventsAfter } from "../src/events/store.js";
 import { EVENT_STREAM_LIMITS, type EventStreamLimits } from "../src/events/stream.js";
@@ -20,9 +20,8 @@ import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 
 /**
- * GET /v1/events/stream over real connections: the whole app (LISTENing on the test database) for
- * what the route does, and the events plugin alone with small bounds for the cap, heartbeats and
- * wake-ups.
+ * GET /v1/events/stream over real connections: the whole app for what the route does, and the events
+ * plugin alone with small bounds for the cap and heartbeats.
  */
 
 let db: TestDatabase;
@@ -301,21 +300,6 @@ describe("GET /v1/events/stream", () => {
 });
 
 describe("event streams, bounded", () => {
-  it("wake on the outbox's NOTIFY, not on the polling backstop", async () => {
-    const { base: server } = await pluginServer({ pollMs: 120_000 });
-    const m = await merchant();
-    const stream = await openStream(server, "/v1/events/stream", m.auth);
-    await stream.next();
-    // The LISTEN connection opens with the first stream; from then on only a notification can wake this one in time.
-    await expect
-      .poll(async () => (await db.pool.query("select 1 from pg_stat_activity where datname = current_database() and query = $1", [`listen "${EVENTS_CHANNEL}"`])).rowCount, {
-        timeout: 10_000,
-      })
-      .toBe(1);
-    const id = await record(m.id, "payment.created");
-    expect(await stream.eventIds(1)).toEqual([id]);
-  });
-
   it("send heartbeat comments while idle", async () => {
     const { base: server } = await pluginServer({ heartbeatMs: 50, pollMs: 20 });
     const stream = await openStream(server, "/v1/events/stream", (await merchant()).auth);

@@ -4,8 +4,6 @@ import { API_VERSION, type EventEnvelope, type EventType } from "./types.js";
 
 /** NOTIFY channel that wakes delivery workers; PostgreSQL delivers it only when the transaction commits. */
 export const DELIVERIES_CHANNEL = "lumenpay_webhook_deliveries";
-/** NOTIFY channel that wakes the merchant's event streams (events/stream.ts); the payload is the merchant id. */
-export const EVENTS_CHANNEL = "lumenpay_events";
 
 /** SQL: whether an event of type `type` goes to a subscriber of `enabledEvents` (types, or "*" for all). */
 export const subscribes = (type: string, enabledEvents: string) => `(${type} = any (${enabledEvents}) or '*' = any (${enabledEvents}))`;
@@ -36,7 +34,6 @@ export interface RecordedEvent {
  * which webhook paths never block (webhooks/queue.ts). `p` names the parameters holding the
  * merchant id, the event type and its time; `p.before` are CTEs the source reads (the state change
  * itself, so that it and its event are one statement). Selects `created`: whether an event was written.
- * Every merchant with a new event is also NOTIFYed on EVENTS_CHANNEL, for its open streams.
  */
 export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string }): string {
   return `with ${p.before ? `${p.before}, ` : ""}event as (${source}),
@@ -50,8 +47,7 @@ export function outboxStatement(source: string, p: { merchant: string; type: str
        returning 1
      )
      select exists (select 1 from event) as created,
-            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end,
-            (select count(pg_notify('${EVENTS_CHANNEL}', m)) from (select distinct ${p.merchant}::text as m from event) merchants) as streams_notified`;
+            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`;
 }
 
 const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
@@ -69,11 +65,10 @@ export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   return { id, body, created: rows[0]!.created };
 }
 
-/** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint); open streams still see it. */
+/** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint). */
 export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
   const inserted = await tx.query(INSERT_EVENT, eventParams(id, body, e));
-  if (inserted.rowCount !== 0) await tx.query("select pg_notify($1, $2)", [EVENTS_CHANNEL, e.merchantId]);
   return { id, body, created: inserted.rowCount !== 0 };
 }
 

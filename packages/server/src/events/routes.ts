@@ -7,7 +7,7 @@ import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { idParams } from "../http/inputs.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
 import { isId } from "../ids.js";
-import { EVENT_STREAM_LIMITS, eventStream, eventWakeups, type EventStreamLimits } from "./stream.js";
+import { EVENT_STREAM_LIMITS, eventStream, type EventStreamLimits } from "./stream.js";
 import {
   eventOut,
   eventPosition,
@@ -89,14 +89,12 @@ const asksForEventStream = (accept: string | undefined) => accept !== undefined 
  */
 export const eventRoutes: FastifyPluginAsync<RouteDeps & { streamLimits?: EventStreamLimits }> = async (
   app,
-  { pool, directUrl, streamLimits = EVENT_STREAM_LIMITS },
+  { pool, streamLimits = EVENT_STREAM_LIMITS },
 ) => {
   const slots = streamSlots(streamLimits.maxStreams);
-  const wakeups = eventWakeups({ connectionString: directUrl, log: app.log });
   // Open streams would hold app.close() until their lifetime ends: end them as soon as it starts.
   const closing = new AbortController();
   app.addHook("preClose", async () => closing.abort());
-  app.addHook("onClose", () => wakeups.close());
 
   app.get<{ Querystring: EventListQuery }>(
     "/events",
@@ -219,7 +217,6 @@ export const eventRoutes: FastifyPluginAsync<RouteDeps & { streamLimits?: EventS
         },
         after,
         announce,
-        subscribe: (wake) => wakeups.subscribe(merchantId, wake),
         limits: streamLimits,
         signal: AbortSignal.any([left.signal, closing.signal]),
       });

@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import http from "node:http";
 import { Memo } from "@stellar/stellar-sdk";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,6 +5,7 @@ import { LIVE_LIMITS, type LiveLimits } from "../src/checkout/live.js";
 import { checkoutRoutes } from "../src/checkout/routes.js";
 import { errorSchema, registerErrorHandler } from "../src/http/errors.js";
 import { useChainApp } from "./support/chain.js";
+import { openSse } from "./support/sse.js";
 
 /**
  * The checkout's server-sent events against a real listener, with bounds small enough to watch:
@@ -28,34 +27,13 @@ async function liveServer(limits: Partial<LiveLimits>): Promise<{ app: FastifyIn
   return { app, url: await app.listen({ port: 0, host: "127.0.0.1" }) };
 }
 
-/**
- * An event stream read block by block (the text between blank lines); `leave` disconnects like a
- * closed tab. A connection of its own (no agent): a pooled spare connection would hold app.close().
- */
+/** An event stream read block by block (the text between blank lines); `leave` disconnects like a closed tab. */
 async function openEvents(url: string) {
-  const req = http.get(url, { agent: false });
-  const [res] = (await once(req, "response")) as [http.IncomingMessage];
-  res.setEncoding("utf8");
-  async function* blocks() {
-    let buffer = "";
-    try {
-      for await (const chunk of res) {
-        buffer += chunk;
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          yield buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch (error) {
-      if (!req.destroyed) throw error;
-    }
-    // What is left of a response that is no event stream (an error's JSON body).
-    if (buffer) yield buffer;
-  }
-  const reader = blocks();
+  const sse = await openSse(url);
+  const reader = sse.blocks;
   return {
-    status: res.statusCode,
-    headers: res.headers,
+    status: sse.status,
+    headers: sse.headers,
     /** The next block, or undefined once the server ended the stream. */
     next: async () => (await reader.next()).value as string | undefined,
     /** The data of the next `status` event, skipping heartbeats. */
@@ -65,7 +43,7 @@ async function openEvents(url: string) {
       }
       throw new Error("the stream ended before a status event");
     },
-    leave: () => req.destroy(),
+    leave: sse.leave,
   };
 }
 

@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import http from "node:http";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
@@ -18,6 +16,7 @@ import { createMerchant } from "../src/merchants/service.js";
 import { createMetrics } from "../src/metrics/registry.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
+import { openSse } from "./support/sse.js";
 
 /**
  * GET /v1/events/stream over real connections: the whole app for what the route does, and the events
@@ -100,34 +99,13 @@ async function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promis
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * GET `path` on its own connection (a pooled spare would hold app.close()), read message by message;
- * `leave` disconnects. `accept` is sent unless `headers` replaces it.
- */
+/** GET `path` as an event stream, read message by message. `accept` is sent unless `headers` replaces it. */
 async function openStream(server: string, path: string, headers: Record<string, string> = {}) {
-  const req = http.get(`${server}${path}`, { agent: false, headers: { accept: "text/event-stream", ...headers } });
-  const [res] = (await once(req, "response")) as [http.IncomingMessage];
-  res.setEncoding("utf8");
-  async function* blocks() {
-    let buffer = "";
-    try {
-      for await (const chunk of res) {
-        buffer += chunk;
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          yield buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch (error) {
-      if (!req.destroyed) throw error;
-    }
-    // What is left of a response that is no event stream (an error's JSON body).
-    if (buffer) yield buffer;
-  }
-  const reader = blocks();
+  const sse = await openSse(`${server}${path}`, { accept: "text/event-stream", ...headers });
+  const reader = sse.blocks;
   const stream = {
-    status: res.statusCode,
-    headers: res.headers,
+    status: sse.status,
+    headers: sse.headers,
     /** The next block as text, or undefined once the stream ended. */
     next: async () => (await within(reader.next(), "block")).value as string | undefined,
     /** The next message with an event, skipping the opening message and heartbeats. */
@@ -143,7 +121,7 @@ async function openStream(server: string, path: string, headers: Record<string, 
       while (ids.length < count) ids.push((await stream.nextEvent()).id);
       return ids;
     },
-    leave: () => req.destroy(),
+    leave: sse.leave,
   };
   opened.push(stream);
   return stream;

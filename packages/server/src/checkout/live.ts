@@ -22,25 +22,6 @@ export interface LiveLimits {
 
 export const LIVE_LIMITS: LiveLimits = { maxStreams: 200, intervalMs: 1500, heartbeatMs: 15_000, lifetimeMs: 10 * 60_000, retryMs: 3000 };
 
-/**
- * Counts this process's open streams against `max`; `take` returns the slot's release (idempotent),
- * or undefined when none is free. Create one per plugin instance: the count is that app's alone.
- */
-export function streamSlots(max: number) {
-  let open = 0;
-  return {
-    take(): (() => void) | undefined {
-      if (open >= max) return undefined;
-      open++;
-      let released = false;
-      return () => {
-        if (!released) open--;
-        released = true;
-      };
-    },
-  };
-}
-
 export interface StatusStreamOptions<V> {
   /** The current view; undefined ends the stream (the payment is gone, or reading failed). */
   read: () => Promise<V | undefined>;

@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { RouteDeps } from "../routes.js";
 import { HttpError, notFound } from "../http/errors.js";
@@ -7,7 +6,8 @@ import { getMerchant } from "../merchants/store.js";
 import { findPayment, type Payment } from "../payments/store.js";
 import { newNonce, sendPage, type Html } from "../web/html.js";
 import { chooseLanguage, type Language } from "./i18n.js";
-import { LIVE_LIMITS, statusStream, streamSlots, type LiveLimits } from "./live.js";
+import { sendEventStream, streamSlots } from "../http/sse.js";
+import { LIVE_LIMITS, statusStream, type LiveLimits } from "./live.js";
 import { checkoutPage, liveDetails, notFoundPage, statusMessage, type PageContext } from "./page.js";
 import { noReceiptPage, receiptPage } from "./receipt.js";
 import { CHECKOUT_STATES, checkoutView, merchantDisplayName, type CheckoutView } from "./view.js";
@@ -159,12 +159,7 @@ export const checkoutRoutes: FastifyPluginAsync<CheckoutDeps> = async (app, { po
           limits: liveLimits,
           signal: AbortSignal.any([left.signal, closing.signal]),
         });
-        return reply
-          .header("content-type", "text/event-stream; charset=utf-8")
-          .header("cache-control", "no-store")
-          // Proxies such as nginx would otherwise hold events back in their buffers.
-          .header("x-accel-buffering", "no")
-          .send(Readable.from(events));
+        return sendEventStream(reply, events);
       },
     );
   });

@@ -1,8 +1,7 @@
-import { Readable } from "node:stream";
 import type { FastifyPluginAsync } from "fastify";
 import type { Db } from "../db/pool.js";
 import type { RouteDeps } from "../routes.js";
-import { streamSlots } from "../checkout/live.js";
+import { sendEventStream, streamSlots } from "../http/sse.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { idParams } from "../http/inputs.js";
 import { listQuerySchema, listSchema, paginate, type PageQuery } from "../http/pagination.js";
@@ -220,12 +219,7 @@ export const eventRoutes: FastifyPluginAsync<RouteDeps & { streamLimits?: EventS
         limits: streamLimits,
         signal: AbortSignal.any([left.signal, closing.signal]),
       });
-      return reply
-        .header("content-type", "text/event-stream; charset=utf-8")
-        .header("cache-control", "no-store")
-        // Proxies such as nginx would otherwise hold events back in their buffers.
-        .header("x-accel-buffering", "no")
-        .send(Readable.from(events));
+      return sendEventStream(reply, events);
     },
   );
 };

@@ -95,13 +95,24 @@ export interface LocalHorizon {
  * account_merge, change_trust, manage_data, bump_sequence and set_options are accepted (others: `tx_not_supported`).
  * With `rpcPort` a second server answers Stellar RPC's JSON-RPC methods (../local-rpc/methods.ts) from the same chain.
  */
+/**
+ * An HTTP server that keeps idle connections longer than clients do (Node's agent drops them after
+ * 5 s, the server's default is also 5 s): otherwise a client can reuse a connection at the moment the
+ * server closes it, and the request fails with ECONNRESET, which a loaded machine makes likely.
+ */
+function idleTolerantServer(): Server {
+  const server = createServer();
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
 export async function startLocalHorizon(options: LocalHorizonOptions = {}): Promise<LocalHorizon> {
   const { host = "127.0.0.1", port = 0, networkPassphrase = STANDALONE_PASSPHRASE, ledgerCloseMs, clock = () => new Date() } = options;
   const journal = options.journalDir === undefined ? undefined : await openJournal(options.journalDir);
   const network = new LocalNetwork({ networkPassphrase, clock, ledgerCloseMs, onLedgerClosed: journal?.append });
   const streams = new StreamHub(network.history);
-  const server = createServer();
-  const rpc = options.rpcPort === undefined ? undefined : { server: createServer(), port: options.rpcPort };
+  const server = idleTolerantServer();
+  const rpc = options.rpcPort === undefined ? undefined : { server: idleTolerantServer(), port: options.rpcPort };
   const listen = (target: Server, targetPort: number) =>
     new Promise<void>((resolve, reject) => {
       target.once("error", reject);

@@ -30,8 +30,10 @@ const start: Command = {
   options: { roles: { type: "string" }, network: { type: "string" }, "horizon-url": { type: "string" }, "network-passphrase": { type: "string" } },
   async run({ config }) {
     const logger = createLogger(config.logLevel, undefined, config.logFormat);
-    const server = await startServer({ config, logger });
+    // Handlers first: a signal sent as soon as "listening" is logged must find them in place.
+    const server = startServer({ config, logger });
     exitOnSignals(server, logger, `shutting down (in-flight requests get up to ${config.shutdownTimeoutMs} ms)`);
+    await server;
   },
 };
 

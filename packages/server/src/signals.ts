@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
 
 /**
- * SIGTERM or SIGINT runs `server.close()` and exits 0, or 1 when shutdown failed; a second signal
- * during shutdown exits 1 at once. `shuttingDown` tells the log what closing involves.
+ * SIGTERM or SIGINT runs `server.close()` once the server has started and exits 0, or 1 when shutdown
+ * (or the start) failed; a second signal during shutdown exits 1 at once. Install it before the
+ * server starts, so a signal sent as soon as it announces itself is handled. `shuttingDown` tells
+ * the log what closing involves.
  */
-export function exitOnSignals(server: { close(): Promise<void> }, logger: Logger, shuttingDown: string): void {
+export function exitOnSignals(server: Promise<{ close(): Promise<void> }>, logger: Logger, shuttingDown: string): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -13,7 +15,7 @@ export function exitOnSignals(server: { close(): Promise<void> }, logger: Logger
     }
     stopping = true;
     logger.info(`${signal} received; ${shuttingDown}`);
-    server.close().then(
+    server.then((started) => started.close()).then(
       () => {
         logger.info("shutdown complete");
         process.exit(0);

@@ -133,6 +133,9 @@ export const networkStart: Command = {
       stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE },
       localRpc: { port: rpcPort },
     };
-    exitOnSignals(await startLocalNetwork(local, logger), logger, "closing the local network");
+    // Handlers first: a signal sent as soon as "listening" is logged must find them in place.
+    const network = startLocalNetwork(local, logger);
+    exitOnSignals(network, logger, "closing the local network");
+    await network;
   },
 };

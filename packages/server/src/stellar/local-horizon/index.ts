@@ -39,6 +39,8 @@ export interface LocalHorizonOptions {
   journalDir?: string;
   /** Also serve Stellar RPC (see ../local-rpc) from the same chain on this port of `host`; 0 picks a free one. */
   rpcPort?: number;
+  /** How many of the latest ledgers the RPC keeps (stellar-rpc's retention window); default: every ledger. */
+  rpcRetentionLedgers?: number;
 }
 
 export interface PayOptions {
@@ -133,7 +135,7 @@ export async function startLocalHorizon(options: LocalHorizonOptions = {}): Prom
   }
   const url = urlOf(server);
   server.on("request", createHandler(network, streams, url));
-  rpc?.server.on("request", createJsonRpcHandler(createRpcMethods(network)));
+  rpc?.server.on("request", createJsonRpcHandler(createRpcMethods(network, { retentionLedgers: options.rpcRetentionLedgers })));
   // Shared by every caller of close(), so that closing twice is harmless.
   let closing: Promise<void> | undefined;
 

@@ -24,13 +24,20 @@ function checkFormat(params: Params): void {
 }
 
 /** The Stellar RPC methods Lumenpay uses, answered from the local network's chain in stellar-rpc's shapes. */
-export function createRpcMethods(network: LocalNetwork): Map<string, Method> {
+export function createRpcMethods(network: LocalNetwork, options: { retentionLedgers?: number } = {}): Map<string, Method> {
   const { chain, history } = network;
   const buildEvents = createEventBuilder(network.options.networkPassphrase);
   const log = new EventLog(history, buildEvents);
 
-  /** The local network keeps every ledger: the oldest is the genesis ledger. */
-  const retention = () => ({ latest: chain.latest, oldest: chain.genesis });
+  /** Every ledger from the genesis, or the last `retentionLedgers` (as stellar-rpc's retention window trims them). */
+  const retention = () => {
+    const latest = chain.latest;
+    const sequence = Math.max(chain.genesis.sequence, latest.sequence - (options.retentionLedgers ?? Infinity) + 1);
+    // A replayed journal passes over ledgers that closed empty: such a ledger closed when the next known one did, or before.
+    let known = sequence;
+    while (chain.closeTimeOf(known) === undefined) known++;
+    return { latest, oldest: sequence === chain.genesis.sequence ? chain.genesis : { sequence, closedAt: chain.closeTimeOf(known)! } };
+  };
   const closeTime = (ledger: Ledger) => String(unixSeconds(ledger.closedAt));
 
   const transactionsOf = (sequence: number): TxRow[] => {
@@ -161,7 +168,6 @@ export function createRpcMethods(network: LocalNetwork): Map<string, Method> {
           latestLedgerCloseTime: closeTime(latest),
           oldestLedger: oldest.sequence,
           oldestLedgerCloseTime: closeTime(oldest),
-          // Nothing is ever trimmed: the window is the whole chain.
           ledgerRetentionWindow: latest.sequence - oldest.sequence + 1,
         };
       },

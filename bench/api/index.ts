@@ -3,7 +3,11 @@
  * database, each beside a bare node:http server answering the same request shape in the same run;
  * POST /v1/payments also beside a bare node:http + pg server that INSERTs one row per request
  * (autocommit, a pool as large as the app's) into the same database: the floor a server that must
- * store each request before answering cannot go below.
+ * store each request before answering cannot go below. POST /v1/payments is then measured again for
+ * a merchant with one webhook endpoint subscribed to every event: each payment also queues a
+ * delivery and wakes the delivery workers. No worker runs in this process (as in an api-only
+ * process), so the endpoint's URL is never requested and no delivery traffic competes: the
+ * difference is what queuing costs the request.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -64,6 +68,7 @@ export async function run(): Promise<void> {
     };
     const toml: LoadRequest = { method: "GET", path: `/.well-known/stellar.toml?merchant_id=${merchant.id}`, expectStatus: 200 };
 
+    let noEndpoint = 0;
     console.log(`duration ${DURATION_MS} ms per run, 32 connections, closed loop, load generated in a worker thread`);
     for (const [label, req, contentType] of [
       ["POST /v1/payments", createPayment, "application/json"],
@@ -85,7 +90,20 @@ export async function run(): Promise<void> {
       await bareDb.close();
       console.log(formatResult(`bare node:http + pg, one INSERT per request`, stored));
       console.log(`ratio: ${((ours.perSecond / stored.perSecond) * 100).toFixed(1)} % of bare node:http + pg throughput`);
+      noEndpoint = ours.perSecond;
     }
+
+    const withEndpoint = await createMerchant(db.pool, { name: "Bench hooks", email: "hooks@example.test", accounts: [Keypair.random().publicKey()] }, new Date());
+    const hookAuth = { authorization: `Bearer ${withEndpoint.secret}`, "content-type": "application/json" };
+    const endpoint = await fetch(`${origin}/v1/webhook_endpoints`, {
+      method: "POST",
+      headers: hookAuth,
+      body: JSON.stringify({ url: "https://hooks.bench.example/lumenpay", enabled_events: ["*"] }),
+    });
+    if (endpoint.status !== 201) throw new Error(`creating the webhook endpoint answered ${endpoint.status}: ${await endpoint.text()}`);
+    const hooked = await loadInWorker(origin, { ...createPayment, headers: hookAuth }, { durationMs: DURATION_MS });
+    console.log(formatResult("lumenpay POST /v1/payments, 1 webhook endpoint", hooked));
+    console.log(`ratio: ${((hooked.perSecond / noEndpoint) * 100).toFixed(1)} % of POST /v1/payments without endpoints`);
   } finally {
     await app.close();
     await db.close();

@@ -8,7 +8,8 @@
  * 2. Baseline: an undici Pool POSTing the same body and headers to the same receiver, closed loop,
  *    at the runtime's concurrency (WEBHOOK_WORKER_CONCURRENCY).
  * 3. Latency: events offered at a fixed 1 000/s (each timer tick commits what is due in one
- *    transaction, up to PRODUCER_CONNECTIONS at once), commit → receipt measured per event id.
+ *    transaction, up to PRODUCER_CONNECTIONS at once, then wakes the workers as another process
+ *    would: a NOTIFY after the commit, webhooks/wakeup.ts), commit → receipt measured per event id.
  * 4. The same latency with the runtime's pool behind a real PgBouncer in transaction mode
  *    (DATABASE_POOLER=transaction) and LISTEN on the direct URL (DATABASE_DIRECT_URL), as
  *    docs/operations.md describes; skipped when /usr/sbin/pgbouncer is not installed.
@@ -28,6 +29,7 @@ import { createLogger } from "../../packages/server/src/logger.js";
 import { createMetrics } from "../../packages/server/src/metrics/registry.js";
 import { createWebhookMetrics } from "../../packages/server/src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../../packages/server/src/webhooks/runtime.js";
+import { createDeliveryWakeup } from "../../packages/server/src/webhooks/wakeup.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { formatResult, load, percentile } from "../support/load.js";
 import { startBenchReceiver } from "../support/receiver.js";
@@ -89,6 +91,8 @@ async function measureLatency(r: {
 }): Promise<string> {
   r.receiver.reset();
   const stopRuntime = startRuntime(r.runtimePool, r.db.url, r.config);
+  // The producer stands for the API in another process: its wake-up reaches the runtime by NOTIFY only.
+  const wakeup = createDeliveryWakeup({ pool: r.producer, log: createLogger("silent") });
   try {
     const committedAt = new Map<string, number>();
     const total = RATE_PER_S * LATENCY_S;
@@ -100,7 +104,7 @@ async function measureLatency(r: {
       const due = Math.min(total, Math.floor(((performance.now() - paceStart) * RATE_PER_S) / 1000)) - scheduled;
       if (due > 0 && committing < PRODUCER_CONNECTIONS) {
         committing++;
-        const commit = commitEvents(r.producer, r.merchantIds, scheduled, due).then((ids) => {
+        const commit = commitEvents(r.producer, r.merchantIds, scheduled, due, wakeup.wake).then((ids) => {
           const at = performance.now();
           for (const id of ids) committedAt.set(id, at);
         });
@@ -117,6 +121,7 @@ async function measureLatency(r: {
     const latencies = [...committedAt].map(([id, at]) => r.receiver.firstSeen.get(id)! - at).sort((a, b) => a - b);
     return `commit → receipt (${r.label}), ${total} events committed at ${rate(total, paceMs).trim()} (target ${RATE_PER_S}/s)   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   max ${latencies.at(-1)!.toFixed(1)} ms`;
   } finally {
+    await wakeup.settled();
     await stopRuntime();
   }
 }

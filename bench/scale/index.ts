@@ -32,7 +32,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { transaction } from "../../packages/server/src/db/pool.js";
-import { notifyDeliveryWorkers, DELIVERIES_CHANNEL } from "../../packages/server/src/events/outbox.js";
+import { DELIVERIES_CHANNEL } from "../../packages/server/src/webhooks/wakeup.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { commitEvents, seedEndpoints } from "../support/webhooks.js";
 import type { ReceiverCount } from "./receiver.js";
@@ -256,7 +256,7 @@ async function drain(processes: number, receiver: Receiver, env: Record<string, 
     const start = epochNow();
     await transaction(db.pool, async (tx) => {
       await tx.query("update webhook_endpoints set disabled = false");
-      await notifyDeliveryWorkers(tx);
+      await tx.query("select pg_notify($1, '')", [DELIVERIES_CHANNEL]);
     });
     own++;
 

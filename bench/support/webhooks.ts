@@ -47,14 +47,22 @@ export async function seedEndpoints(pool: pg.Pool, origin: string, endpoints: nu
   return { merchantIds, secrets };
 }
 
-/** Commits `count` payment.created events (round-robin over the merchants) in one transaction; returns their ids. */
-export async function commitEvents(pool: pg.Pool, merchantIds: string[], from: number, count: number): Promise<string[]> {
-  return transaction(pool, async (tx) => {
+/**
+ * Commits `count` payment.created events (round-robin over the merchants) in one transaction, then
+ * calls `wake` (as the API wakes the delivery workers after its commits); returns their ids.
+ */
+export async function commitEvents(pool: pg.Pool, merchantIds: string[], from: number, count: number, wake?: () => void): Promise<string[]> {
+  const { ids, queued } = await transaction(pool, async (tx) => {
     const ids: string[] = [];
+    let queued = false;
     for (let i = from; i < from + count; i++) {
       const merchantId = merchantIds[i % merchantIds.length]!;
-      ids.push((await recordEvent(tx, { merchantId, type: "payment.created", object: paymentObject(i), now: new Date() })).id);
+      const event = await recordEvent(tx, { merchantId, type: "payment.created", object: paymentObject(i), now: new Date() });
+      ids.push(event.id);
+      queued ||= event.queued;
     }
-    return ids;
+    return { ids, queued };
   });
+  if (queued) wake?.();
+  return ids;
 }

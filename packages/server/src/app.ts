@@ -9,6 +9,7 @@ import { refuseHostileInput } from "./http/inputs.js";
 import { newId } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { registerRoutes } from "./routes.js";
+import { createDeliveryWakeup, type DeliveryWakeup } from "./webhooks/wakeup.js";
 
 export interface AppDeps {
   config: Config;
@@ -17,6 +18,11 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   /** Shared with background workers so all metrics land on one registry; created when absent. */
   metrics?: Metrics;
+  /**
+   * Called after each commit that queued webhook deliveries: server.ts passes the process's one
+   * wake-up (which also wakes its own delivery worker directly); by default a NOTIFY on `pool`.
+   */
+  wakeup?: DeliveryWakeup;
   /**
    * A direct (non-pooler) connection to the database, for LISTEN: cached stellar.toml files are then
    * dropped as soon as their merchant changes on any instance; without it they are re-read every second.
@@ -35,6 +41,7 @@ const VERSION = "0.1.0";
 /** Builds the whole HTTP application; `server.ts` and the tests call it the same way. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics(deps.pool);
+  const wakeup = deps.wakeup ?? createDeliveryWakeup({ pool: deps.pool, log: deps.logger });
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -81,12 +88,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // A NOTIFY still in flight finishes before the caller ends the pool.
+  app.addHook("onClose", () => wakeup.settled());
+
   app.addSchema(errorSchema);
   registerErrorHandler(app);
   refuseHostileInput(app);
 
   if (deps.api === false) {
-    await registerRoutes(app, { ...deps, metrics });
+    await registerRoutes(app, { ...deps, metrics, wakeup });
     return app;
   }
   await app.register(swagger, {
@@ -102,6 +112,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  await registerRoutes(app, { ...deps, metrics });
+  await registerRoutes(app, { ...deps, metrics, wakeup });
   return app;
 }

@@ -9,6 +9,7 @@ import { withDatabase } from "./cli/database.js";
 import { keysCreate, keysRevoke, keysRotate } from "./cli/keys.js";
 import { listen } from "./cli/listen.js";
 import { merchantsCheckAccount } from "./cli/check-account.js";
+import { ingestBackfill } from "./cli/ingest.js";
 import { merchantsCreate, merchantsList } from "./cli/merchants.js";
 import { networkStart } from "./cli/network.js";
 import { simulatePay } from "./cli/simulate.js";
@@ -62,6 +63,7 @@ const COMMANDS = [
   usersCreate,
   simulatePay,
   listen,
+  ingestBackfill,
 ];
 /** Commands that keep the process running until a signal; main leaves the exit to them. */
 const LONG_RUNNING = new Set([start, networkStart]);
@@ -89,8 +91,10 @@ const OPTION_ENV: Record<string, string> = {
   roles: "LUMENPAY_ROLES",
   network: "STELLAR_NETWORK",
   "horizon-url": "HORIZON_URL",
+  "rpc-url": "STELLAR_RPC_URL",
   "network-passphrase": "STELLAR_NETWORK_PASSPHRASE",
   port: "LOCAL_HORIZON_PORT",
+  "rpc-port": "LOCAL_RPC_PORT",
   "data-dir": "LUMENPAY_DATA_DIR",
 };
 

@@ -44,6 +44,12 @@ export interface Config {
     network: "testnet" | "public" | "custom" | "local";
     networkPassphrase: string;
     horizonUrl: string;
+    /** Stellar RPC, when set (`STELLAR_RPC_URL`; with `local`, the local network's). */
+    rpcUrl: string | undefined;
+    /** Where payments are detected: Horizon, or Stellar RPC's CAP-67 events. */
+    detectionSource: "horizon" | "rpc";
+    /** `streams`: a Horizon stream per account; `follower`: one ledger follower for every account (the only way with RPC). */
+    ingestMode: "streams" | "follower";
   };
   /** The local network run in-process with STELLAR_NETWORK=local and no HORIZON_URL (`lumenpay start --network local`). */
   localHorizon: {
@@ -117,6 +123,11 @@ export interface Config {
     maxConcurrentPerEndpoint: number;
     /** Concurrent deliveries per process. */
     workerConcurrency: number;
+    /**
+     * How often an idle delivery worker looks for due deliveries without being woken: the delay of a
+     * first attempt when a wake-up was lost, and of every retry as it falls due.
+     */
+    pollIntervalMs: number;
     /** Addresses deliveries may reach despite the SSRF policy (e.g. 127.0.0.0/8 in development). */
     allowedCidrs: CidrList;
     /** 32-byte key (base64 or hex) that encrypts endpoint secrets at rest. */
@@ -261,6 +272,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   // Next to the Horizon (8001), and free too when the Horizon's port is picked (0), so that two networks never collide.
   const localRpcPort = r.int("LOCAL_RPC_PORT", localHorizonPort === 0 ? 0 : localHorizonPort + 1, { max: 65535 });
   if (localRpcPort > 65535) r.problems.push("LOCAL_RPC_PORT must be set when LOCAL_HORIZON_PORT is 65535 (it defaults to the next port)");
+  const rpcUrl = r.url("STELLAR_RPC_URL", network === "local" && horizonUrl === undefined ? `http://127.0.0.1:${localRpcPort}` : undefined, ["http:", "https:"]);
+  // RPC when it is all that was given; Horizon while a Horizon is named or implied by the network.
+  const detectionSource = r.oneOf("DETECTION_SOURCE", ["horizon", "rpc"] as const, rpcUrl !== undefined && horizonUrl === undefined && network !== "local" ? "rpc" : "horizon");
+  if (detectionSource === "rpc" && rpcUrl === undefined) r.problems.push("DETECTION_SOURCE=rpc needs STELLAR_RPC_URL");
+  const ingestMode = r.oneOf("INGEST_MODE", ["streams", "follower"] as const, detectionSource === "rpc" ? "follower" : "streams");
+  if (detectionSource === "rpc" && ingestMode === "streams") r.problems.push("INGEST_MODE=streams is for Horizon only: Stellar RPC is read by the follower");
   let networkPassphrase: string = network === "public" ? Networks.PUBLIC : network === "local" ? Networks.STANDALONE : Networks.TESTNET;
   if (network === "custom") {
     if (!customPassphrase) r.problems.push("STELLAR_NETWORK_PASSPHRASE is required when STELLAR_NETWORK=custom");
@@ -320,6 +337,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       networkPassphrase,
       horizonUrl:
         horizonUrl ?? (network === "local" ? `http://127.0.0.1:${localHorizonPort}` : network === "custom" ? "" : HORIZON_URLS[network]),
+      rpcUrl,
+      detectionSource,
+      ingestMode,
     },
     localHorizon: {
       inProcess: network === "local" && horizonUrl === undefined,
@@ -363,6 +383,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       eventRetentionDays: r.int("WEBHOOK_EVENT_RETENTION_DAYS", 30, { min: 1 }),
       maxConcurrentPerEndpoint: r.int("WEBHOOK_MAX_CONCURRENT_PER_ENDPOINT", 10, { min: 1, max: 1000 }),
       workerConcurrency: r.int("WEBHOOK_WORKER_CONCURRENCY", 200, { min: 1, max: 10_000 }),
+      pollIntervalMs: r.int("WEBHOOK_POLL_INTERVAL_MS", 1000, { min: 10, max: 3_600_000 }),
       allowedCidrs: r.cidrs("WEBHOOK_ALLOWED_CIDRS"),
       encryptionKey: r.key32("LUMENPAY_ENCRYPTION_KEY"),
     },

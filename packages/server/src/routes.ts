@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "./app.js";
 import type { Metrics } from "./metrics/registry.js";
+import type { DeliveryWakeup } from "./webhooks/wakeup.js";
 import { requireApiKey } from "./http/auth.js";
 import { healthRoutes } from "./health/routes.js";
 import { merchantRoutes } from "./merchants/routes.js";
@@ -14,7 +15,7 @@ import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
 import { deliveryRoutes } from "./webhooks/delivery-routes.js";
 import { registerDashboard } from "./dashboard/routes.js";
 
-export type RouteDeps = AppDeps & { metrics: Metrics };
+export type RouteDeps = AppDeps & { metrics: Metrics; wakeup: DeliveryWakeup };
 
 /**
  * Every plugin, registered explicitly: the probes, then (with the `api` role) public routes and the

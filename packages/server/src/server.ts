@@ -16,9 +16,12 @@ import { startPoolMonitor } from "./metrics/monitor.js";
 import { createMetrics } from "./metrics/registry.js";
 import { createWebhookMetrics } from "./webhooks/metrics.js";
 import { startWebhookRuntime } from "./webhooks/runtime.js";
+import { createDeliveryWakeup } from "./webhooks/wakeup.js";
 import { expireDuePayments } from "./payments/expiry.js";
-import { applyPaymentRecord, observeSettlement } from "./payments/settlement.js";
+import { applyIncoming, applyPaymentRecord, observeSettlement, wroteEvents, type SettlementOutcome } from "./payments/settlement.js";
 import { startPaymentIngestion } from "./stellar/ingest.js";
+import { startFollowerIngestion } from "./stellar/follower.js";
+import { createLedgerSource } from "./stellar/sources.js";
 
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
 // The per-key request counts of past minutes are dropped this often.
@@ -75,11 +78,15 @@ export async function startServer({
   const directUrl = config.databaseDirectUrl ?? (config.db.pooler === "none" ? databaseUrl : undefined);
   if (!directUrl) {
     logger.warn(
-      "DATABASE_URL is a transaction pooler and DATABASE_DIRECT_URL is not set: delivery workers poll every second instead of " +
-        "listening, ingestion holds accounts with leases, and statement_timeout must be set on the database role",
+      `DATABASE_URL is a transaction pooler and DATABASE_DIRECT_URL is not set: delivery workers poll every ${config.webhooks.pollIntervalMs} ms instead of ` +
+        "listening for other processes' wake-ups, ingestion holds accounts with leases, and statement_timeout must be set on the database role",
     );
   }
   const metrics = createMetrics(pool);
+  // Every commit in this process that queues webhook deliveries calls wakeup.wake(): this process's
+  // own delivery worker, once it runs, is woken directly, the other processes' by NOTIFY.
+  let wakeLocalWorker: (() => void) | undefined;
+  const wakeup = createDeliveryWakeup({ pool, log: logger, local: () => wakeLocalWorker?.() });
   // The one signal every background loop gets; shutdown aborts it and waits for the loops to return.
   const background = new AbortController();
   const loops: Promise<unknown>[] = [];
@@ -114,6 +121,7 @@ export async function startServer({
       },
     ],
     ["local Horizon", async () => localNetwork?.close()],
+    ["delivery wake-up", () => wakeup.settled()],
     ["database pool", () => pool.end()],
     ["embedded PostgreSQL", async () => embedded?.stop()],
   ];
@@ -141,12 +149,12 @@ export async function startServer({
     if (config.localHorizon.inProcess && (runs("api") || runs("ingest"))) {
       localNetwork = await startLocalNetwork(config, logger);
       // Payment links and stellar.toml must name the port it really got (LOCAL_HORIZON_PORT=0 picks one).
-      config = { ...config, stellar: { ...config.stellar, horizonUrl: localNetwork.url } };
+      config = { ...config, stellar: { ...config.stellar, horizonUrl: localNetwork.url, rpcUrl: localNetwork.rpcUrl } };
     }
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
 
-    app = await buildApp({ config, pool, clock, logger, metrics, directUrl, api: runs("api") });
+    app = await buildApp({ config, pool, clock, logger, metrics, wakeup, directUrl, api: runs("api") });
     const httpServer = app.server;
     httpServer.on("request", (_request, response: ServerResponse) => {
       if (draining) return closeWhenAnswered(httpServer, response);
@@ -162,9 +170,32 @@ export async function startServer({
     if (runs("deliver") || runs("maintenance")) {
       const webhookMetrics = createWebhookMetrics(metrics.registry, pool);
       const run = { worker: runs("deliver"), maintenance: runs("maintenance") };
-      loops.push(startWebhookRuntime({ config, pool, connectionString: directUrl, clock, log: logger, metrics: webhookMetrics, signal, run }).done);
+      const runtime = startWebhookRuntime({ config, pool, connectionString: directUrl, clock, log: logger, metrics: webhookMetrics, signal, run, wakeup });
+      wakeLocalWorker = runtime.wakeWorker;
+      loops.push(runtime.done);
     }
-    if (runs("ingest")) {
+    // Called with each outcome once its page's transaction has committed (the wake-ups of one page coalesce).
+    const observe = (outcome: SettlementOutcome) => {
+      observeSettlement(metrics, outcome);
+      if (wroteEvents(outcome)) wakeup.wake();
+    };
+    if (runs("ingest") && config.stellar.ingestMode === "follower") {
+      loops.push(
+        startFollowerIngestion({
+          pool,
+          connectionString: directUrl,
+          source: createLedgerSource(config, { registry: metrics.registry, log: logger }),
+          networkPassphrase: config.stellar.networkPassphrase,
+          links: { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase },
+          clock,
+          log: logger,
+          metrics,
+          signal,
+          apply: applyIncoming,
+          observe,
+        }).done,
+      );
+    } else if (runs("ingest")) {
       loops.push(
         startPaymentIngestion({
           config,
@@ -175,7 +206,7 @@ export async function startServer({
           metrics,
           signal,
           apply: applyPaymentRecord,
-          observe: (outcome) => observeSettlement(metrics, outcome),
+          observe,
         }).done,
       );
     }
@@ -183,7 +214,7 @@ export async function startServer({
       const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
       loops.push(
         every(PAYMENT_EXPIRY_INTERVAL_MS, signal, (err) => logger.error({ err }, "expiring payments failed"), async () => {
-          const expired = await expireDuePayments(pool, clock.now(), links);
+          const expired = await expireDuePayments(pool, clock.now(), links, { wake: wakeup.wake });
           if (expired > 0) logger.info(`expired ${expired} payment(s)`);
         }),
       );

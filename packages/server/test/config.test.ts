@@ -23,7 +23,7 @@ describe("loadConfig", () => {
     expect(config.dataDir).toBe("/srv/lumenpay/.lumenpay");
     expect(config.db).toEqual({ pooler: "none", poolMax: 20, poolMin: 2, idleTimeoutMs: 30_000, connectionTimeoutMs: 5_000, statementTimeoutMs: 30_000 });
     expect(config.databaseDirectUrl).toBeUndefined();
-    expect(config.stellar).toEqual({ network: "testnet", networkPassphrase: Networks.TESTNET, horizonUrl: "https://horizon-testnet.stellar.org" });
+    expect(config.stellar).toEqual({ network: "testnet", networkPassphrase: Networks.TESTNET, horizonUrl: "https://horizon-testnet.stellar.org", rpcUrl: undefined, detectionSource: "horizon", ingestMode: "streams" });
     expect(config.poolMonitoring).toEqual({ enabled: false, intervalMs: 60_000 });
     expect(config.shutdownTimeoutMs).toBe(10_000);
     expect(config.api.keyRotationGraceHours).toBe(24);
@@ -37,19 +37,19 @@ describe("loadConfig", () => {
       "custom network with passphrase and Horizon",
       { STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: "Standalone Network ; February 2017", HORIZON_URL: "http://localhost:8000/" },
       (c) => c.stellar,
-      { network: "custom", networkPassphrase: "Standalone Network ; February 2017", horizonUrl: "http://localhost:8000" },
+      { network: "custom", networkPassphrase: "Standalone Network ; February 2017", horizonUrl: "http://localhost:8000", rpcUrl: undefined, detectionSource: "horizon", ingestMode: "streams" },
     ],
     [
       "a passphrase and Horizon alone, as a custom network",
       { STELLAR_NETWORK_PASSPHRASE: "Private ; 2026", HORIZON_URL: "http://127.0.0.1:9000" },
       (c) => c.stellar,
-      { network: "custom", networkPassphrase: "Private ; 2026", horizonUrl: "http://127.0.0.1:9000" },
+      { network: "custom", networkPassphrase: "Private ; 2026", horizonUrl: "http://127.0.0.1:9000", rpcUrl: undefined, detectionSource: "horizon", ingestMode: "streams" },
     ],
     [
       "the local network run as its own process",
       { STELLAR_NETWORK: "local", HORIZON_URL: "http://127.0.0.1:8000" },
       (c) => [c.stellar, c.localHorizon.inProcess],
-      [{ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:8000" }, false],
+      [{ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:8000", rpcUrl: undefined, detectionSource: "horizon", ingestMode: "streams" }, false],
     ],
     ["a 0 s monitoring window", { PAYMENT_MONITORING_WINDOW_S: "0" }, (c) => c.payments.monitoringWindowS, 0],
     ["account proof by default on the public network only", { STELLAR_NETWORK: "public" }, (c) => [c.merchants.requireAccountProof, loadConfig({}).merchants.requireAccountProof], [true, false]],
@@ -110,6 +110,35 @@ describe("loadConfig", () => {
     expect(problems.join("\n")).not.toContain(secret);
     // A seed from the wrong key type (a G… public key) is a classic mistake.
     expect(problemsOf({ WEBHOOK_SIGNING_SEED: Keypair.random().publicKey() })).toHaveLength(1);
+  });
+});
+
+describe("the detection source", () => {
+  const stellar = (env: Record<string, string>) => loadConfig(env).stellar;
+
+  it("is Horizon while a Horizon is named or implied, and RPC when an RPC URL is all that is given", () => {
+    expect(stellar({})).toMatchObject({ detectionSource: "horizon", rpcUrl: undefined });
+    expect(stellar({ STELLAR_RPC_URL: "https://rpc.example.test/key123" })).toMatchObject({ detectionSource: "rpc", rpcUrl: "https://rpc.example.test/key123" });
+    expect(stellar({ STELLAR_RPC_URL: "https://rpc.example.test", HORIZON_URL: "https://horizon.example.test" }).detectionSource).toBe("horizon");
+    expect(stellar({ STELLAR_RPC_URL: "https://rpc.example.test", HORIZON_URL: "https://horizon.example.test", DETECTION_SOURCE: "rpc" }).detectionSource).toBe("rpc");
+    // The local network serves both; Horizon stays the default there.
+    expect(stellar({ STELLAR_NETWORK: "local" })).toMatchObject({ detectionSource: "horizon", rpcUrl: "http://127.0.0.1:8001" });
+    expect(stellar({ STELLAR_NETWORK: "local", LOCAL_HORIZON_PORT: "9000", DETECTION_SOURCE: "rpc" })).toMatchObject({ detectionSource: "rpc", rpcUrl: "http://127.0.0.1:9001" });
+  });
+
+  it("follows Horizon with a stream per account unless told to use the ledger follower, which RPC always uses", () => {
+    expect(stellar({}).ingestMode).toBe("streams");
+    expect(stellar({ INGEST_MODE: "follower" })).toMatchObject({ detectionSource: "horizon", ingestMode: "follower" });
+    expect(stellar({ STELLAR_RPC_URL: "https://rpc.example.test" }).ingestMode).toBe("follower");
+    expect(problemsOf({ STELLAR_RPC_URL: "https://rpc.example.test", INGEST_MODE: "streams" })).toEqual([expect.stringContaining("INGEST_MODE=streams")]);
+  });
+
+  it("refuses RPC without an RPC URL, and an unknown source, without echoing the URL", () => {
+    expect(problemsOf({ DETECTION_SOURCE: "rpc" })).toEqual([expect.stringContaining("STELLAR_RPC_URL")]);
+    expect(problemsOf({ DETECTION_SOURCE: "carrier-pigeon" })).toEqual([expect.stringContaining("DETECTION_SOURCE")]);
+    const problems = problemsOf({ STELLAR_RPC_URL: "ftp://rpc.example.test/secret-key" });
+    expect(problems).toEqual([expect.stringContaining("STELLAR_RPC_URL")]);
+    expect(problems.join("\n")).not.toContain("secret-key");
   });
 });
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { transaction } from "../src/db/pool.js";
-import { DELIVERIES_CHANNEL, recordEvent } from "../src/events/outbox.js";
+import { recordEvent } from "../src/events/outbox.js";
+import { DELIVERIES_CHANNEL } from "../src/webhooks/wakeup.js";
 import type { EventType } from "../src/events/types.js";
 import { processRecoveries } from "../src/webhooks/maintenance.js";
 import { failDelivery } from "../src/webhooks/queue.js";
@@ -299,7 +300,10 @@ describe("POST /v1/webhook_endpoints/:id/recover", () => {
     expect((await call(m.auth, "GET", `/v1/webhook_recoveries/${recovery.id}`)).json()).toEqual(recovery);
 
     clock.set(new Date("2026-03-08T00:00:05.000Z"));
-    await processRecoveries(t.db.pool, clock.now());
+    let wakes = 0;
+    await processRecoveries(t.db.pool, clock.now(), () => wakes++);
+    // One batch re-queued both, and woke the workers once it had committed.
+    expect(wakes).toBe(1);
 
     const requeued = { status: "pending", attempts: 0, next_attempt_at: clock.now(), completed_at: null };
     expect(await row(atSince.deliveryId)).toEqual(requeued);
@@ -326,7 +330,9 @@ describe("POST /v1/webhook_endpoints/:id/recover", () => {
     const recovery = (await call(m.auth, "POST", `/v1/webhook_endpoints/${m.endpointId}/recover`, { since: "2026-03-08T00:00:00Z" })).json();
     await call(m.auth, "PATCH", `/v1/webhook_endpoints/${m.endpointId}`, { disabled: true });
 
-    await processRecoveries(t.db.pool, clock.now());
+    let wakes = 0;
+    await processRecoveries(t.db.pool, clock.now(), () => wakes++);
+    expect(wakes).toBe(0);
     expect(await row(deliveryId)).toMatchObject({ status: "failed" });
     expect((await call(m.auth, "GET", `/v1/webhook_recoveries/${recovery.id}`)).json()).toMatchObject({ status: "done", requeued: 0 });
   });

@@ -14,6 +14,7 @@ import { errorSchema, registerErrorHandler } from "../src/http/errors.js";
 import { createLogger } from "../src/logger.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { createMetrics } from "../src/metrics/registry.js";
+import { createDeliveryWakeup } from "../src/webhooks/wakeup.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { openSse } from "./support/sse.js";
@@ -50,7 +51,9 @@ async function pluginServer(limits: Partial<EventStreamLimits>): Promise<{ app: 
   const plugin = Fastify();
   plugin.addSchema(errorSchema);
   registerErrorHandler(plugin);
-  const deps = { config, pool: db.pool, clock: systemClock, logger: createLogger("silent"), metrics: createMetrics(db.pool), directUrl: db.url };
+  const logger = createLogger("silent");
+  const wakeup = createDeliveryWakeup({ pool: db.pool, log: logger });
+  const deps = { config, pool: db.pool, clock: systemClock, logger, metrics: createMetrics(db.pool), wakeup, directUrl: db.url };
   await plugin.register(
     async (v1) => {
       requireApiKey(v1, { pool: db.pool, clock: systemClock, ...config.api });

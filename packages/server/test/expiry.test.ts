@@ -6,7 +6,7 @@ import { useChainApp } from "./support/chain.js";
 
 const chain = useChainApp("2026-06-01T08:00:00.000Z", { paymentDefaults: { asset: "XLM", expires_in: 60 } });
 const { clock, links, ctx, apply, pay, merchant, createPayment, getPayment, eventsOf } = chain;
-const expire = (limit?: number) => expireDuePayments(chain.t.db.pool, clock.now(), links(), limit);
+const expire = (limit?: number) => expireDuePayments(chain.t.db.pool, clock.now(), links(), { limit });
 
 /** Moves the clock to `iso` and expires what earlier tests left due, so counts below are this test's own. */
 async function startAt(iso: string) {

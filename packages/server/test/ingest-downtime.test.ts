@@ -71,7 +71,7 @@ describe("a first start while Horizon is unreachable", () => {
     const ingestion = startIngestion(db, { config, clock, apply: applyPaymentRecord, observe: (o) => outcomes.push(o), horizonUrl: gate.url, watchdogMs: 10_000 });
     try {
       const create = (input: Partial<PaymentIn>) =>
-        transaction(db.pool, (tx) => createPayment(tx, merchant, { amount: "5", asset: "XLM", expires_in: 60, ...input }, clock.now(), links, config.payments));
+        transaction(db.pool, (tx) => createPayment(tx, merchant, { amount: "5", asset: "XLM", expires_in: 60, ...input }, clock.now(), links, config.payments)).then((c) => c.payment);
       const [paidInTime, paidLate, partial] = [await create({}), await create({}), await create({})];
       const memo = (p: { memo: { value: string } | null }) => Memo.id(p.memo!.value);
 

@@ -56,7 +56,7 @@ const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassp
 
 async function newPayment(merchant: Merchant, amount: string) {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase };
-  return transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links, config.payments));
+  return (await transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links, config.payments))).payment;
 }
 
 async function statusOf(paymentId: string): Promise<string> {

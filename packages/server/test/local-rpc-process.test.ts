@@ -62,6 +62,7 @@ describe("lumenpay network start --rpc-port", { timeout: 60_000 }, () => {
   it("rejects a bad --rpc-port with exit 2", async () => {
     const bad = await runCli(["network", "start", "--rpc-port", "http", "--data-dir", dataDir], {});
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--rpc-port must be a whole number between 0 and 65535 (got "http")');
+    // Validated with the configuration it overrides, as --port is.
+    expect(bad.stderr).toContain('LOCAL_RPC_PORT must be an integer between 0 and 65535 (got "http")');
   });
 });

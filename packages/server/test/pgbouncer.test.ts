@@ -6,10 +6,11 @@ import { createPool, type Pool } from "../src/db/pool.js";
 import { createLogger } from "../src/logger.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { createMetrics } from "../src/metrics/registry.js";
-import { applyPaymentRecord, type SettlementOutcome } from "../src/payments/settlement.js";
+import { applyPaymentRecord, wroteEvents, type SettlementOutcome } from "../src/payments/settlement.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createWebhookMetrics } from "../src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../src/webhooks/runtime.js";
+import { createDeliveryWakeup } from "../src/webhooks/wakeup.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { connected, pastTheSecondOf, startIngestion, waitFor } from "./support/ingest.js";
 import { startPgBouncer, type PgBouncer } from "./support/pgbouncer.js";
@@ -108,9 +109,12 @@ describe("ingestion with leases", () => {
 });
 
 describe("the whole path through PgBouncer", () => {
-  it("creates a payment, confirms it from the local network and delivers its webhooks, woken by LISTEN on the direct URL", async () => {
+  it("creates a payment, confirms it from the local network and delivers its webhooks, woken by NOTIFY through PgBouncer and LISTEN on the direct URL", async () => {
     const config = loadConfig({ ...env, STELLAR_NETWORK: "custom", STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase, HORIZON_URL: horizon.url });
-    const app = await buildApp({ config, pool: pooled, clock: { now: () => new Date() }, logger: createLogger("silent") });
+    // As server.ts: the API and ingestion wake the workers after their commits, with a NOTIFY sent through PgBouncer.
+    const wakeup = createDeliveryWakeup({ pool: pooled, log: createLogger("silent") });
+    cleanups.push(() => wakeup.settled());
+    const app = await buildApp({ config, pool: pooled, clock: { now: () => new Date() }, logger: createLogger("silent"), wakeup });
     cleanups.push(() => app.close());
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
@@ -120,7 +124,10 @@ describe("the whole path through PgBouncer", () => {
       pool: pooled,
       connectionString: undefined,
       apply: applyPaymentRecord,
-      observe: (o) => outcomes.push(o),
+      observe: (o) => {
+        outcomes.push(o);
+        if (wroteEvents(o)) wakeup.wake();
+      },
       horizonUrl: horizon.url,
       networkPassphrase: horizon.networkPassphrase,
       watchdogMs: 10_000,

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DELIVERIES_CHANNEL } from "../src/events/outbox.js";
+import { DELIVERIES_CHANNEL } from "../src/webhooks/wakeup.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
@@ -127,6 +127,47 @@ describe("process roles", () => {
 
       await stop(deliver.server);
       await stop(api.server);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("an api-only process wakes a deliver-only process by NOTIFY after its commit, long before the worker would poll", async () => {
+    const receiver = await startReceiver();
+    try {
+      const since = await databaseNow();
+      // Polling alone would take a minute: only the API process's wake-up can bring the delivery sooner.
+      const deliver = await startLumenpay({ ...webhookEnv, WEBHOOK_POLL_INTERVAL_MS: "60000" }, ["--roles", "deliver"]);
+      await waitFor(async () => (await deliveryListeners(since)) === 1, "the deliver process's LISTEN connection");
+      const api = await startLumenpay(webhookEnv, ["--roles", "api"]);
+      await create(api.url, "/v1/webhook_endpoints", { url: receiver.url, enabled_events: ["payment.created"] });
+
+      const payment = await create(api.url, "/v1/payments", { amount: "5", asset: "XLM" });
+      const [received] = await receiver.waitFor(1, 20_000);
+      expect(JSON.parse(received!.body).data.object.id).toBe(payment.id);
+
+      await stop(api.server);
+      await stop(deliver.server);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("a process with the api and deliver roles wakes its own worker directly, with no LISTEN connection", async () => {
+    const receiver = await startReceiver();
+    try {
+      const since = await databaseNow();
+      // A transaction pooler without DATABASE_DIRECT_URL: the worker cannot LISTEN and polls once a minute.
+      const both = await startLumenpay({ ...webhookEnv, DATABASE_POOLER: "transaction", WEBHOOK_POLL_INTERVAL_MS: "60000" }, ["--roles", "api,deliver"]);
+      expect(both.roles).toEqual(["api", "deliver"]);
+      await create(both.url, "/v1/webhook_endpoints", { url: receiver.url, enabled_events: ["payment.created"] });
+
+      const payment = await create(both.url, "/v1/payments", { amount: "5", asset: "XLM" });
+      const [received] = await receiver.waitFor(1, 20_000);
+      expect(JSON.parse(received!.body).data.object.id).toBe(payment.id);
+      expect(await deliveryListeners(since)).toBe(0);
+
+      await stop(both.server);
     } finally {
       await receiver.close();
     }

@@ -6,7 +6,7 @@ import type { Config } from "../config.js";
 import { createLogger } from "../logger.js";
 import { exitOnSignals } from "../signals.js";
 import { startLocalHorizon } from "../stellar/local-horizon/index.js";
-import { type Command, integerValue } from "./args.js";
+import type { Command } from "./args.js";
 
 /**
  * The local network of `lumenpay start --network local` (in-process) or `lumenpay network start` (a process
@@ -18,15 +18,21 @@ import { type Command, integerValue } from "./args.js";
 export interface LocalHorizonInfo {
   url: string;
   network_passphrase: string;
+  /** Absent in files written before the local network served RPC. */
+  rpc_url?: string;
 }
 
 /** A Horizon to talk to, and the passphrase of the network it serves. */
 export interface HorizonAddress {
   url: string;
   networkPassphrase: string;
+  /** Its Stellar RPC, when known (the local network announces it). */
+  rpcUrl?: string;
 }
 
 export interface RunningLocalNetwork extends HorizonAddress {
+  /** Its Stellar RPC. */
+  rpcUrl: string;
   /** Withdraws the announcement, then stops the Horizon (ending its streams) and the RPC, and closes the journal. */
   close(): Promise<void>;
 }
@@ -54,7 +60,7 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
   // Set, since an RPC port was given.
   const rpcUrl = horizon.rpcUrl!;
   try {
-    const info: LocalHorizonInfo = { url: horizon.url, network_passphrase: horizon.networkPassphrase };
+    const info: LocalHorizonInfo = { url: horizon.url, network_passphrase: horizon.networkPassphrase, rpc_url: rpcUrl };
     // Renamed into place, so a reader never sees half a file.
     await writeFile(`${file}.tmp`, `${JSON.stringify(info)}\n`);
     await rename(`${file}.tmp`, file);
@@ -69,6 +75,7 @@ export async function startLocalNetwork(config: Config, logger: Logger): Promise
   let closing: Promise<void> | undefined;
   return {
     url: horizon.url,
+    rpcUrl,
     networkPassphrase: horizon.networkPassphrase,
     close: () =>
       (closing ??= (async () => {
@@ -109,7 +116,7 @@ export async function findLocalHorizon(dataDir: string): Promise<HorizonAddress>
   if ((await announcedPassphrase(info.url)) !== info.network_passphrase) {
     throw new LocalNetworkError(`the local Horizon named in ${file} (${info.url}) does not answer; ${START_HINT}`);
   }
-  return { url: info.url, networkPassphrase: info.network_passphrase };
+  return { url: info.url, networkPassphrase: info.network_passphrase, ...(info.rpc_url && { rpcUrl: info.rpc_url }) };
 }
 
 export const networkStart: Command = {
@@ -124,14 +131,12 @@ export const networkStart: Command = {
     "                           Horizon's, 8001; 0 picks a free one)",
   ],
   options: { port: { type: "string" }, "data-dir": { type: "string" }, "rpc-port": { type: "string" } },
-  async run({ config, values }) {
+  async run({ config }) {
     const logger = createLogger(config.logLevel, undefined, config.logFormat);
-    const rpcPort = integerValue(values, "rpc-port", { min: 0, max: 65535 }) ?? config.localRpc.port;
     // The standalone network whatever STELLAR_NETWORK says: `start --network local --horizon-url` expects its passphrase.
     const local: Config = {
       ...config,
       stellar: { ...config.stellar, network: "local", networkPassphrase: Networks.STANDALONE },
-      localRpc: { port: rpcPort },
     };
     // Handlers first: a signal sent as soon as "listening" is logged must find them in place.
     const network = startLocalNetwork(local, logger);

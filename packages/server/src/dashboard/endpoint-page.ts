@@ -53,7 +53,7 @@ ${field({ name: "until", label: "Until (UTC, empty for now)", type: "datetime-lo
 }
 
 /** `/dashboard/webhooks/:id`: one endpoint's health, settings, secret, test event, switch and recovery. */
-export const endpointPage: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
+export const endpointPage: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, wakeup }) => {
   const box = createSecretBox(config.webhooks.encryptionKey);
 
   async function endpointOf(request: FastifyRequest, id: string) {
@@ -127,7 +127,10 @@ ${table({ id: "t-deliveries", caption: `The last ${RECENT_DELIVERIES} deliveries
   );
 
   app.post<Params>("/webhooks/:id/test", { schema }, async (request, reply) =>
-    act(request, reply, "test", "test_sent", (merchantId, now) => transaction(pool, (tx) => sendTestEvent(tx, merchantId, request.params.id, now))),
+    act(request, reply, "test", "test_sent", async (merchantId, now) => {
+      await transaction(pool, (tx) => sendTestEvent(tx, merchantId, request.params.id, now));
+      wakeup.wake();
+    }),
   );
 
   for (const [path, disabled] of [["disable", true], ["enable", false]] as const) {

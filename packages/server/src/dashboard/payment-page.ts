@@ -78,7 +78,7 @@ ${formError(stateOf(state, `resend-${d.id}`))}<div class="actions">${resend}</di
 }
 
 /** `/dashboard/payments/:id`: everything about one payment, its link, and the actions on it. */
-export const paymentPage: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
+export const paymentPage: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, wakeup }) => {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
 
   async function showPayment(request: FastifyRequest, reply: FastifyReply, id: string, state?: FormState) {
@@ -119,7 +119,8 @@ ${shownDeliveries.length === 0 ? html`<p class="muted">No webhook delivery: no e
   app.post<{ Params: { id: string } }>("/payments/:id/cancel", { schema: { hide: true, params: idParams("pay") } }, async (request, reply) => {
     const { id } = request.params;
     return act(request, reply, id, "cancel", async () => {
-      await transaction(pool, (tx) => cancelPayment(tx, request.dashboard.merchant.id, id, clock.now(), links));
+      const { queued } = await transaction(pool, (tx) => cancelPayment(tx, request.dashboard.merchant.id, id, clock.now(), links));
+      if (queued) wakeup.wake();
       return `/dashboard/payments/${id}?notice=canceled`;
     });
   });
@@ -137,6 +138,7 @@ ${shownDeliveries.length === 0 ? html`<p class="muted">No webhook delivery: no e
       const { id, deliveryId } = request.params;
       return act(request, reply, id, `resend-${deliveryId}`, async () => {
         await transaction(pool, (tx) => retryDelivery(tx, request.dashboard.merchant.id, deliveryId, clock.now()));
+        wakeup.wake();
         return `/dashboard/payments/${id}?notice=resent#h-${deliveryId}`;
       });
     },

@@ -71,7 +71,7 @@ function paymentRow(p: PaymentOut): Html {
 }
 
 /** `/dashboard/payments`: the list (filter, search, pages) and the form that creates a payment link. */
-export const paymentsPages: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics }) => {
+export const paymentsPages: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics, wakeup }) => {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
 
   app.get<{ Querystring: ListQuery }>("/payments", { schema: { hide: true, querystring: listQuerySchema } }, async (request, reply) => {
@@ -124,8 +124,12 @@ ${field({ name: "expires_in_minutes", label: "Expires in (minutes)", type: "numb
       const input = paymentIn(form);
       const now = clock.now();
       const { body } = await once(pool, { merchantId: merchant.id, form, action: "/dashboard/payments", now }, async (tx) => {
-        const payment = await createPayment(tx, merchant, input, now, links, config.payments);
-        return { status: 201, body: { id: payment.id }, afterCommit: () => metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) }) };
+        const { payment, queued } = await createPayment(tx, merchant, input, now, links, config.payments);
+        const afterCommit = () => {
+          metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) });
+          if (queued) wakeup.wake();
+        };
+        return { status: 201, body: { id: payment.id }, afterCommit };
       });
       return reply.redirect(`/dashboard/payments/${body.id}?notice=created`, 303);
     } catch (error) {

@@ -2,9 +2,6 @@ import type { Db } from "../db/pool.js";
 import { newId } from "../ids.js";
 import { API_VERSION, type EventEnvelope, type EventType } from "./types.js";
 
-/** NOTIFY channel that wakes delivery workers; PostgreSQL delivers it only when the transaction commits. */
-export const DELIVERIES_CHANNEL = "lumenpay_webhook_deliveries";
-
 /** SQL: whether an event of type `type` goes to a subscriber of `enabledEvents` (types, or "*" for all). */
 export const subscribes = (type: string, enabledEvents: string) => `(${type} = any (${enabledEvents}) or '*' = any (${enabledEvents}))`;
 
@@ -24,16 +21,26 @@ export interface RecordedEvent {
   body: string;
   /** False when an event with this id already existed (nothing was written). */
   created: boolean;
+  /**
+   * True when a delivery was queued for an enabled endpoint: once the transaction commits, the
+   * caller wakes the delivery workers (webhooks/wakeup.ts).
+   */
+  queued: boolean;
 }
 
 /**
- * The outbox statement: `source` is a CTE body that inserts at most one event and returns its id;
- * one delivery row per subscribed endpoint follows it, and the wake-up. Disabled endpoints still get
- * a row, parked as `endpoint_disabled`, so the event can be recovered once the merchant fixes the
- * endpoint. Endpoints are read, not locked; the inserts' foreign-key checks take key-share locks,
- * which webhook paths never block (webhooks/queue.ts). `p` names the parameters holding the
- * merchant id, the event type and its time; `p.before` are CTEs the source reads (the state change
- * itself, so that it and its event are one statement). Selects `created`: whether an event was written.
+ * The outbox statement: `source` is a CTE body that inserts events and returns their ids; one
+ * delivery row per subscribed endpoint follows each. Disabled endpoints still get a row, parked as
+ * `endpoint_disabled`, so the event can be recovered once the merchant fixes the endpoint.
+ * Endpoints are read, not locked; the inserts' foreign-key checks take key-share locks, which
+ * webhook paths never block (webhooks/queue.ts). `p` names the parameters holding the merchant id,
+ * the event type and its time; `p.before` are CTEs the source reads (the state change itself, so
+ * that it and its event are one statement).
+ *
+ * Selects `created`, whether an event was written, and `queued`, whether a delivery is due (not
+ * parked). It sends no NOTIFY: a NOTIFY holds a database-wide lock from pre-commit through the
+ * commit, so transactions that notify cannot share a WAL flush. The caller wakes the workers once
+ * it has committed, when `queued` (webhooks/wakeup.ts).
  */
 export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string }): string {
   return `with ${p.before ? `${p.before}, ` : ""}event as (${source}),
@@ -44,10 +51,9 @@ export function outboxStatement(source: string, p: { merchant: string; type: str
        from event, webhook_endpoints e
        where e.merchant_id = ${p.merchant} and e.deleted_at is null
          and ${subscribes(p.type, "e.enabled_events")}
-       returning 1
+       returning status
      )
-     select exists (select 1 from event) as created,
-            case when exists (select 1 from deliveries) then pg_notify('${DELIVERIES_CHANNEL}', '') end`;
+     select exists (select 1 from event) as created, exists (select 1 from deliveries where status = 'pending') as queued`;
 }
 
 const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
@@ -57,19 +63,19 @@ const RECORD_EVENT = outboxStatement(`${INSERT_EVENT} returning id`, { merchant:
 /**
  * Writes an event and its deliveries in the caller's transaction (the outbox): the state change,
  * its event and the queue rows commit or roll back together, so a notification is never lost.
- * One round trip on the API's hot path.
+ * One round trip on the API's hot path. When it returns `queued`, wake the workers after the commit.
  */
 export async function recordEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
-  const { rows } = await tx.query<{ created: boolean }>(RECORD_EVENT, eventParams(id, body, e));
-  return { id, body, created: rows[0]!.created };
+  const { rows } = await tx.query<{ created: boolean; queued: boolean }>(RECORD_EVENT, eventParams(id, body, e));
+  return { id, body, created: rows[0]!.created, queued: rows[0]!.queued };
 }
 
 /** Writes the event alone, delivered to nobody (a test event is then queued for one endpoint). */
 export async function insertEvent(tx: Db, e: NewEvent): Promise<RecordedEvent> {
   const { id, body } = envelopeOf(e);
   const inserted = await tx.query(INSERT_EVENT, eventParams(id, body, e));
-  return { id, body, created: inserted.rowCount !== 0 };
+  return { id, body, created: inserted.rowCount !== 0, queued: false };
 }
 
 const eventParams = (id: string, body: string, e: NewEvent) => [id, e.merchantId, e.type, e.payment?.id ?? null, e.payment?.sequence ?? null, body, e.now];
@@ -89,7 +95,10 @@ export function envelopeOf(e: NewEvent): { id: string; body: string } {
   return { id, body: JSON.stringify(envelope) };
 }
 
-/** Queues `event` for one endpoint whatever it subscribes to (a test event); returns the delivery id. */
+/**
+ * Queues `event` for one endpoint whatever it subscribes to (a test event); returns the delivery id.
+ * Wake the workers once the transaction commits.
+ */
 export async function deliverToEndpoint(tx: Db, event: { id: string; merchantId: string; createdAt: Date }, endpointId: string): Promise<string> {
   const id = newId("del");
   await tx.query(
@@ -97,11 +106,5 @@ export async function deliverToEndpoint(tx: Db, event: { id: string; merchantId:
      values ($1, $2, $3, $4, $5, $5, $5)`,
     [id, event.id, endpointId, event.merchantId, event.createdAt],
   );
-  await notifyDeliveryWorkers(tx);
   return id;
-}
-
-/** Wakes delivery workers once the caller's transaction commits. */
-export async function notifyDeliveryWorkers(tx: Db): Promise<void> {
-  await tx.query(`select pg_notify('${DELIVERIES_CHANNEL}', '')`);
 }

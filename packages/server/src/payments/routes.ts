@@ -161,7 +161,7 @@ async function requireStringMoneyFields(request: FastifyRequest): Promise<void> 
 
 /** `/v1/payments`: create, retrieve, list, cancel and verify payment requests. */
 export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
-  const { pool, clock, config, metrics } = deps;
+  const { pool, clock, config, metrics, wakeup } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   const paymentDefaults = { ...config.payments, allowLocalHttpSuccessUrl: !config.production };
   // Shared by reference with the verify plugin, which lives in its own file.
@@ -187,11 +187,14 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         request,
         reply,
         async (db) => {
-          const payment = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
+          const { payment, queued } = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,
             body: paymentOut(payment, links),
-            afterCommit: () => metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) }),
+            afterCommit: () => {
+              metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) });
+              if (queued) wakeup.wake();
+            },
           };
         },
         { oneStatement: true },
@@ -251,8 +254,8 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
     },
     async (request, reply) =>
       replyIdempotently({ pool, clock }, request, reply, async (tx) => {
-        const payment = await cancelPayment(tx, request.merchant.id, request.params.id, clock.now(), links);
-        return { status: 200, body: paymentOut(payment, links) };
+        const { payment, queued } = await cancelPayment(tx, request.merchant.id, request.params.id, clock.now(), links);
+        return { status: 200, body: paymentOut(payment, links), afterCommit: queued ? wakeup.wake : undefined };
       }),
   );
 };

@@ -224,6 +224,7 @@ const GENERATED_MEMO_ATTEMPTS = 5;
  * pool (an implicit transaction), or the caller's transaction when it writes other rows atomically
  * with it (the idempotency record). A generated id memo or muxed id is retried on the rare
  * collision, which wrote nothing; a memo the merchant chose that is already open is a 409.
+ * `queued`: the event was queued for delivery, so wake the workers once `db` has committed.
  */
 export async function createPayment(
   db: Db,
@@ -232,7 +233,7 @@ export async function createPayment(
   now: Date,
   links: PaymentLinks,
   defaults: PaymentDefaults,
-): Promise<Payment> {
+): Promise<{ payment: Payment; queued: boolean }> {
   const { muxed, ...fields } = validatePayment(merchant, input, now, defaults);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
     const identity = muxed ? { muxedId: randomMuxedId(), memo: null } : { muxedId: null, memo: fields.memo ?? randomIdMemo() };
@@ -251,7 +252,8 @@ export async function createPayment(
     };
     const type = "payment.created";
     const event = envelopeOf({ merchantId: merchant.id, type, object: paymentOut(payment, links), now, payment: { id: payment.id, sequence: 1 } });
-    if (await store.insertPaymentWithEvent(db, payment, { ...event, type })) return payment;
+    const written = await store.insertPaymentWithEvent(db, payment, { ...event, type });
+    if (written.created) return { payment, queued: written.queued };
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
     }
@@ -259,21 +261,22 @@ export async function createPayment(
   throw new Error(`no free id memo or muxed id after ${GENERATED_MEMO_ATTEMPTS} attempts for ${fields.destination}`);
 }
 
-/** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`). */
-export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date, links: PaymentLinks): Promise<Payment> {
+/** Cancels a pending payment inside the caller's transaction `tx` (see `createPayment`, also for `queued`). */
+export async function cancelPayment(tx: Db, merchantId: string, id: string, now: Date, links: PaymentLinks): Promise<{ payment: Payment; queued: boolean }> {
   const payment = await store.getPayment(tx, merchantId, id, { forUpdate: true });
   if (!payment) throw notFound("payment");
   if (payment.status !== "pending") {
     throw new HttpError(409, "payment_not_cancelable", `Only pending payments can be canceled; this one is ${payment.status}.`);
   }
   const canceled = await store.setPaymentCanceled(tx, id, now);
-  await recordPaymentEvent(tx, canceled, "payment.canceled", now, links);
-  return canceled;
+  const { queued } = await recordPaymentEvent(tx, canceled, "payment.canceled", now, links);
+  return { payment: canceled, queued };
 }
 
 /**
  * Writes a payment's event in `tx` (the outbox), bumping the payment's sequence so receivers can
- * drop stale updates. (Ingestion writes its events a page at a time: payments/settlement.ts.)
+ * drop stale updates; wake the workers after the commit when it returns `queued`. (Ingestion
+ * writes its events a page at a time: payments/settlement.ts.)
  */
 export async function recordPaymentEvent(tx: Db, payment: Payment, type: EventType, now: Date, links: PaymentLinks) {
   const { rows } = await tx.query<{ event_sequence: number }>(

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import type { NewEvent } from "../events/outbox.js";
 import type { Db } from "../db/pool.js";
 import type { EventType } from "../events/types.js";
-import { newId } from "../ids.js";
 import type { Metrics } from "../metrics/registry.js";
 import { assetLabel } from "../stellar/assets.js";
 import { incomingOperation, type HorizonPaymentRecord, type IncomingOperation } from "../stellar/incoming.js";
@@ -48,6 +47,11 @@ export interface SettlementContext {
 export function chainEventId(networkPassphrase: string, operationId: string, type: EventType): string {
   const digest = createHash("sha256").update(`${networkPassphrase}\n${operationId}\n${type}`).digest("hex");
   return `evt_${digest.slice(0, 22)}`;
+}
+
+/** The id an unmatched operation is listed under: derived like `chainEventId`, so every source and replay names it alike. */
+export function chainUnmatchedId(networkPassphrase: string, operationId: string): string {
+  return `unm_${createHash("sha256").update(`${networkPassphrase}\n${operationId}\nunmatched`).digest("hex").slice(0, 22)}`;
 }
 
 /** A payment after an operation counted, with the events that tell it, in order. */
@@ -183,7 +187,14 @@ function applyMatch(
  * record. Call `observeSettlement` with each outcome once `tx` has committed.
  */
 export async function applyPaymentPage(tx: Db, records: HorizonPaymentRecord[], ctx: SettlementContext): Promise<SettlementOutcome[]> {
-  const parsed = records.map((record) => incomingOperation(record, ctx.account));
+  return applyIncoming(tx, records.map((record) => incomingOperation(record, ctx.account)), ctx);
+}
+
+/**
+ * `applyPaymentPage` for operations already read from their source (Horizon records or RPC events),
+ * in ledger order, each an operation into `ctx.account` or the reason it is none.
+ */
+export async function applyIncoming(tx: Db, parsed: Array<IncomingOperation | { ignored: string }>, ctx: SettlementContext): Promise<SettlementOutcome[]> {
   const ops = parsed.filter((op): op is IncomingOperation => !("ignored" in op));
   const { eligible: eligibleIds, rows } = await lockEligible(tx, ctx.account, ops);
   const { states, settled } = await readSettlements(tx, rows, ops.map((op) => op.operationId));
@@ -208,7 +219,7 @@ export async function applyPaymentPage(tx: Db, records: HorizonPaymentRecord[], 
     else if (op.createsAccount) outcomes.push({ kind: "ignored", reason: "account_creation" });
     else {
       const { merchantId, reason, paymentId } = match;
-      writes.unmatched.push({ id: newId("unm"), merchantId, op, reason, paymentId, now: ctx.now, index: outcomes.length });
+      writes.unmatched.push({ id: chainUnmatchedId(ctx.networkPassphrase, op.operationId), merchantId, op, reason, paymentId, now: ctx.now, index: outcomes.length });
       // Until the insert says otherwise: an operation recorded as unmatched before is a duplicate.
       outcomes.push({ kind: "duplicate" });
     }
@@ -241,6 +252,9 @@ async function applyOne(tx: Db, record: HorizonPaymentRecord, ctx: SettlementCon
  * transaction that advances its cursor.
  */
 export const applyPaymentRecord = Object.assign(applyOne, { page: applyPaymentPage });
+
+/** Whether applying the operation wrote events (which may have queued webhook deliveries): wake the workers once it committed. */
+export const wroteEvents = (outcome: SettlementOutcome): boolean => outcome.kind === "applied" || outcome.kind === "unmatched";
 
 /** Counts a confirmation or an unmatched operation; call after the transaction that applied `outcome` committed. */
 export function observeSettlement(metrics: Metrics, outcome: SettlementOutcome): void {

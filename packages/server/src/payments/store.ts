@@ -128,12 +128,17 @@ export type NewPayment = Omit<
 /**
  * A pending payment, its `payment.created` event (its first: sequence 1) and the event's deliveries,
  * as one statement, so that without an Idempotency-Key creating a payment is one round trip in an
- * implicit transaction. False when another open payment already uses this destination and memo, or
- * the muxed id is taken: then nothing was written (`on conflict do nothing` also keeps a caller's
- * transaction usable for a retry).
+ * implicit transaction. `created` is false when another open payment already uses this destination
+ * and memo, or the muxed id is taken: then nothing was written (`on conflict do nothing` also keeps
+ * a caller's transaction usable for a retry). `queued`: a delivery is due, so wake the workers once
+ * this has committed.
  */
-export async function insertPaymentWithEvent(db: Db, p: NewPayment, event: { id: string; type: string; body: string }): Promise<boolean> {
-  const { rows } = await db.query<{ created: boolean }>(INSERT_PAYMENT_WITH_EVENT, [
+export async function insertPaymentWithEvent(
+  db: Db,
+  p: NewPayment,
+  event: { id: string; type: string; body: string },
+): Promise<{ created: boolean; queued: boolean }> {
+  const { rows } = await db.query<{ created: boolean; queued: boolean }>(INSERT_PAYMENT_WITH_EVENT, [
     p.id,
     p.merchantId,
     p.amountStroops.toString(),
@@ -153,7 +158,7 @@ export async function insertPaymentWithEvent(db: Db, p: NewPayment, event: { id:
     event.type,
     event.body,
   ]);
-  return rows[0]!.created;
+  return rows[0]!;
 }
 
 const INSERT_PAYMENT_WITH_EVENT = outboxStatement(

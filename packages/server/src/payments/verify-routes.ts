@@ -7,7 +7,7 @@ import { idParams } from "../http/inputs.js";
 import { HttpError } from "../http/errors.js";
 import { getPayment, paymentOut, type PaymentOut } from "./service.js";
 import { asPaymentRecords, type HorizonPaymentRecord } from "../stellar/incoming.js";
-import { applyPaymentPage, observeSettlement } from "./settlement.js";
+import { applyPaymentPage, observeSettlement, wroteEvents } from "./settlement.js";
 
 /** Each call reaches Horizon, so it is limited per merchant well below the general API limit. */
 export const VERIFY_LIMIT_PER_MINUTE = 10;
@@ -69,7 +69,7 @@ async function recentPayments(horizon: Horizon.Server, account: string): Promise
 }
 
 /** `POST /v1/payments/:id/verify`: checks Horizon now instead of waiting for ingestion. */
-export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics }) => {
+export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, metrics, wakeup }) => {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   const horizon = new Horizon.Server(config.stellar.horizonUrl, { allowHttp: config.stellar.horizonUrl.startsWith("http:") });
   const limiter = new RateLimiter(VERIFY_LIMIT_PER_MINUTE, clock);
@@ -105,6 +105,8 @@ export const paymentVerifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { 
       // One account's records in ledger order: a page, applied as ingestion applies one.
       const outcomes = await transaction(pool, (tx) => applyPaymentPage(tx, relevant, ctx));
       for (const outcome of outcomes) observeSettlement(metrics, outcome);
+      // Applied and unmatched operations wrote events, which may have queued deliveries.
+      if (outcomes.some(wroteEvents)) wakeup.wake();
       if (hash && !outcomes.some((o) => o.kind !== "ignored")) {
         throw new HttpError(422, "transaction_not_matching", `Transaction ${hash} has no successful operation paying this payment.`, "transaction_hash");
       }

@@ -136,29 +136,40 @@ const FIRST_START_MAX_PAGES = 100;
 async function startingCursor<T>(deps: AccountIngestionDeps<T>): Promise<bigint> {
   const stored = await readCursor(deps.pool, deps.key);
   if (stored !== undefined) return stored;
-  const reachBack = await reachBackSince(deps.pool, deps.key.account, deps.clock.now(), CLOCK_SLACK_MS);
-  const since = reachBack?.getTime() ?? Number.POSITIVE_INFINITY;
-  let page = await untilAborted(payments(deps).order("desc").limit(PAGE_LIMIT).call(), deps.signal);
+  const reachBack = await reachBackSince(deps.pool, [deps.key.account], deps.clock.now(), CLOCK_SLACK_MS);
+  const token = await reachBackToken(deps, deps.key.account, reachBack.get(deps.key.account));
+  return initCursor(deps.pool, deps.key, token, deps.clock.now());
+}
+
+/**
+ * The paging token after which `account`'s payments closed at or after `since` begin (its latest
+ * payment's when `since` is undefined): Horizon lists an account's payments newest first, read back
+ * until one is older, at most `FIRST_START_MAX_PAGES` pages (with a warning when that was not enough).
+ */
+export async function reachBackToken(
+  deps: { server: Horizon.Server; signal: AbortSignal; log: Pick<IngestLog, "warn"> },
+  account: string,
+  since: Date | undefined,
+): Promise<bigint> {
+  const sinceMs = since?.getTime() ?? Number.POSITIVE_INFINITY;
+  let page = await untilAborted(deps.server.payments().forAccount(account).order("desc").limit(PAGE_LIMIT).call(), deps.signal);
   let token = page.records[0] ? parsePagingToken(page.records[0].paging_token) : 0n;
   for (let pages = 1; ; pages++) {
-    const older = page.records.find((r) => Date.parse(r.created_at) < since);
-    if (older) {
-      token = parsePagingToken(older.paging_token);
-      break;
-    }
+    const older = page.records.find((r) => Date.parse(r.created_at) < sinceMs);
+    if (older) return parsePagingToken(older.paging_token);
     const last = page.records.at(-1);
     if (last) token = parsePagingToken(last.paging_token) - 1n;
     if (page.records.length < PAGE_LIMIT) break;
     if (pages >= FIRST_START_MAX_PAGES) {
       deps.log.warn(
-        { account: deps.key.account, since: new Date(since).toISOString() },
+        { account, since: new Date(sinceMs).toISOString() },
         `first start: the account's last ${FIRST_START_MAX_PAGES * PAGE_LIMIT} payments reach back less far; older records are skipped`,
       );
       break;
     }
     page = await untilAborted(page.next(), deps.signal);
   }
-  return initCursor(deps.pool, deps.key, token < 0n ? 0n : token, deps.clock.now());
+  return token < 0n ? 0n : token;
 }
 
 /** Pages forward from `from` until a page comes back short; returns the cursor reached. */

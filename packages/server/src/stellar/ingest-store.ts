@@ -50,21 +50,24 @@ export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: 
 }
 
 /**
- * How far back a first start must look for `account`: to when its merchant attached it (what it
- * received before is none of the merchant's business), or to `slackMs` before the oldest payment to
- * it that an operation could still match (open, or inside its monitoring window) if older — an
- * account detached and attached again keeps its payments. Undefined for an account no merchant owns.
+ * How far back a first start must look for each of `accounts`: to when its merchant attached it
+ * (what it received before is none of the merchant's business), or to `slackMs` before the oldest
+ * payment to it that an operation could still match (open, or inside its monitoring window) if
+ * older — an account detached and attached again keeps its payments. Accounts no merchant owns are
+ * left out. One statement for any number of accounts.
  */
-export async function reachBackSince(db: Db, account: string, now: Date, slackMs: number): Promise<Date | undefined> {
-  const { rows } = await db.query<{ at: Date | null }>(
-    `select least(
+export async function reachBackSince(db: Db, accounts: string[], now: Date, slackMs: number): Promise<Map<string, Date>> {
+  const { rows } = await db.query<{ account: string; at: Date }>(
+    `select a.account, least(
        -- Close times have whole seconds: an operation in the second of the attachment may be after it.
-       (select date_trunc('second', created_at) from merchant_accounts where account = $1),
-       (select min(created_at) from payments
-        where destination = $1 and (status in ('pending', 'partially_paid') or expires_at + monitor_for_s * interval '1 second' >= $2))
+       date_trunc('second', a.created_at),
+       (select min(p.created_at) from payments p
+        where p.destination = a.account
+          and (p.status in ('pending', 'partially_paid') or p.expires_at + p.monitor_for_s * interval '1 second' >= $2))
          - $3 * interval '1 millisecond'
-     ) as at`,
-    [account, now, slackMs],
+     ) as at
+     from merchant_accounts a where a.account = any ($1::text[])`,
+    [accounts, now, slackMs],
   );
-  return rows[0]?.at ?? undefined;
+  return new Map(rows.map((r) => [r.account, r.at]));
 }

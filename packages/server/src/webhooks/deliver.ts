@@ -21,6 +21,8 @@ export interface DeliverDeps {
   metrics: WebhookMetrics;
   random: () => number;
   log: { warn(obj: object, msg: string): void };
+  /** Wakes the workers once a recording that queued deliveries (`endpoint.disabled`) has committed. */
+  wake: () => void;
 }
 
 /** Every secret that signs right now: the current one, and the previous one during its grace period. */
@@ -137,6 +139,7 @@ export function createDeliverer(deps: DeliverDeps) {
         });
     const recorded = await transaction(deps.pool, (tx) => recordFailure(tx, deps, d, { now, next, gone, attempt }), retryOnce);
     if (recorded.disabled) deps.metrics.endpointsDisabled.inc();
+    if (recorded.queued) deps.wake();
     deps.metrics.deliveries.inc({ outcome: recorded.outcome });
   };
 }
@@ -151,7 +154,7 @@ async function recordFailure(
   deps: Pick<DeliverDeps, "disableAfterHours">,
   d: ClaimedDelivery,
   f: { now: Date; next: Date | null; gone: boolean; attempt: AttemptRecord },
-): Promise<{ outcome: "lease_lost" | "retry_scheduled" | "failed"; disabled: boolean }> {
+): Promise<{ outcome: "lease_lost" | "retry_scheduled" | "failed"; disabled: boolean; queued: boolean }> {
   // Locks the endpoint's row, then the delivery's (the lock order in queue.ts).
   const status = await failDelivery(tx, {
     id: d.id,
@@ -161,20 +164,23 @@ async function recordFailure(
     nextAttemptAt: f.next,
     attempt: f.attempt,
   });
-  if (!status) return { outcome: "lease_lost", disabled: false };
+  if (!status) return { outcome: "lease_lost", disabled: false, queued: false };
   const outcome = status === "pending" ? "retry_scheduled" : "failed";
   const endpoint = await markEndpointFailing(tx, d.endpointId, f.now);
   const failingForMs = endpoint?.failing_since ? f.now.getTime() - endpoint.failing_since.getTime() : 0;
-  if (!endpoint || !(f.gone || failingForMs >= deps.disableAfterHours * 3_600_000)) return { outcome, disabled: false };
+  if (!endpoint || !(f.gone || failingForMs >= deps.disableAfterHours * 3_600_000)) return { outcome, disabled: false, queued: false };
   const reason = f.gone ? "The endpoint answered 410 Gone." : `The endpoint failed continuously for ${deps.disableAfterHours} hours.`;
-  await disableEndpoint(tx, endpoint, reason, f.now);
-  return { outcome, disabled: true };
+  const { queued } = await disableEndpoint(tx, endpoint, reason, f.now);
+  return { outcome, disabled: true, queued };
 }
 
-/** Turns an endpoint off and records `endpoint.disabled` (delivered to the merchant's other endpoints). */
-async function disableEndpoint(tx: Db, endpoint: EndpointRow, reason: string, now: Date): Promise<void> {
+/**
+ * Turns an endpoint off and records `endpoint.disabled` (delivered to the merchant's other
+ * endpoints: `queued` when one is enabled).
+ */
+async function disableEndpoint(tx: Db, endpoint: EndpointRow, reason: string, now: Date): Promise<{ queued: boolean }> {
   const disabled = await setEndpointDisabled(tx, endpoint.id, reason, now);
   // Park what is still queued: it stays recoverable, and a dead endpoint stops costing attempts.
   await parkPendingDeliveries(tx, endpoint.id);
-  await recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(disabled), now });
+  return recordEvent(tx, { merchantId: endpoint.merchant_id, type: "endpoint.disabled", object: endpointOut(disabled), now });
 }

@@ -127,7 +127,7 @@ const authErrors = { 401: error, 429: error } as const;
 const tags = ["webhook deliveries"];
 
 /** Delivery logs, manual retries and recoveries, and the platform key that signs every delivery. */
-export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
+export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, wakeup }) => {
   const signingKey = config.webhookSigningSeed === undefined ? null : publicKeyFromSeed(config.webhookSigningSeed);
 
   app.get<{ Params: { id: string }; Querystring: PageQuery & { status?: DeliveryStatus } }>(
@@ -194,6 +194,7 @@ export const deliveryRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
       replyIdempotently({ pool, clock }, request, reply, async (tx) => ({
         status: 202,
         body: await retryDelivery(tx, request.merchant.id, request.params.id, clock.now()),
+        afterCommit: wakeup.wake,
       })),
   );
 

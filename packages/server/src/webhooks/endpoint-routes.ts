@@ -49,7 +49,7 @@ const tags = ["webhook endpoints"];
 const retryOnce = (request: FastifyRequest): TransactionOptions => ({ retryOnConflict: true, log: request.log });
 
 /** `/v1/webhook_endpoints`: where and what to send, the signing secrets, and a test event. */
-export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config }) => {
+export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool, clock, config, wakeup }) => {
   const box = createSecretBox(config.webhooks.encryptionKey);
   const byId = (merchantId: string, id: string) => getEndpoint(pool, merchantId, id);
   const secretOut = (row: EndpointRow): EndpointSecretOut => endpointSecrets(row, box, clock.now());
@@ -235,6 +235,7 @@ export const webhookEndpointRoutes: FastifyPluginAsync<RouteDeps> = async (app, 
       replyIdempotently({ pool, clock }, request, reply, async (tx) => ({
         status: 202,
         body: await sendTestEvent(tx, request.merchant.id, request.params.id, clock.now()),
+        afterCommit: wakeup.wake,
       })),
   );
 };

@@ -2,9 +2,44 @@ import pg from "pg";
 import { backoffMs } from "../backoff.js";
 
 export interface NotificationListener {
-  /** Resolves on the next notification, after `timeoutMs`, or when `signal` aborts. */
+  /**
+   * Resolves on the next notification (or `wake()`), after `timeoutMs`, or when `signal` aborts; at
+   * once when one came while nobody was waiting, so a wake-up during the caller's work is not lost.
+   */
   wait(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Ends the current wait as a notification would: this process has itself made something due. */
+  wake(): void;
   close(): Promise<void>;
+}
+
+/** The waiters of a listener: `wake` resolves them all, or is kept for the next `wait` when there are none. */
+function waitPoint() {
+  const waiters = new Set<() => void>();
+  let missed = false;
+  return {
+    wake() {
+      if (waiters.size === 0) missed = true;
+      for (const resolve of waiters) resolve();
+      waiters.clear();
+    },
+    wait(timeoutMs: number, signal: AbortSignal) {
+      return new Promise<void>((resolve) => {
+        if (missed || signal.aborted) {
+          missed = false;
+          return resolve();
+        }
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        signal.addEventListener("abort", done, { once: true });
+        waiters.add(done);
+      });
+    },
+  };
 }
 
 /**
@@ -22,16 +57,13 @@ export function createNotificationListener(opts: {
    */
   onNotification?: (payload: string | null) => void;
 }): NotificationListener {
-  const waiters = new Set<() => void>();
+  const waiters = waitPoint();
   let client: pg.Client | undefined;
   let closed = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let failures = 0;
 
-  const notifyAll = () => {
-    for (const resolve of waiters) resolve();
-    waiters.clear();
-  };
+  const notifyAll = () => waiters.wake();
 
   const connect = async () => {
     if (closed) return;
@@ -75,19 +107,8 @@ export function createNotificationListener(opts: {
   void connect();
 
   return {
-    wait(timeoutMs, signal) {
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        signal.addEventListener("abort", done, { once: true });
-        waiters.add(done);
-      });
-    },
+    wait: waiters.wait,
+    wake: notifyAll,
     async close() {
       closed = true;
       clearTimeout(retryTimer);
@@ -102,19 +123,8 @@ export function createNotificationListener(opts: {
   };
 }
 
-/** No notifications: every wait lasts its whole timeout (or until `signal` aborts), so callers simply poll. */
+/** No notifications: a wait lasts its whole timeout (or until `signal` aborts or `wake()`), so callers simply poll. */
 export function pollingOnly(): NotificationListener {
-  return {
-    wait: (timeoutMs, signal) =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        signal.addEventListener("abort", done, { once: true });
-      }),
-    close: async () => undefined,
-  };
+  const waiters = waitPoint();
+  return { wait: waiters.wait, wake: waiters.wake, close: async () => waiters.wake() };
 }

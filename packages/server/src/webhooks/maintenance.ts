@@ -1,6 +1,5 @@
 import { purgeInBatches } from "../db/purge.js";
 import { transaction, type Db, type Pool } from "../db/pool.js";
-import { notifyDeliveryWorkers } from "../events/outbox.js";
 import { lockEndpointRow } from "./endpoints-store.js";
 
 const BATCH = 1000;
@@ -14,37 +13,39 @@ interface RunningRecovery {
 
 /**
  * Works through running recoveries (POST /v1/webhook_endpoints/:id/recover) a batch at a time:
- * failed and parked deliveries in the window go back to the queue with a fresh retry schedule.
- * There is no cap; batching only keeps each transaction short.
+ * failed and parked deliveries in the window go back to the queue with a fresh retry schedule, and
+ * `wake` is called after each batch that re-queued some has committed. There is no cap; batching
+ * only keeps each transaction short.
  */
-export async function processRecoveries(pool: Pool, now: Date): Promise<void> {
+export async function processRecoveries(pool: Pool, now: Date, wake: () => void): Promise<void> {
   const { rows } = await pool.query<RunningRecovery>(
     "select id, endpoint_id, since, until from webhook_recoveries where status = 'running' order by created_at limit 10",
   );
   for (const recovery of rows) {
     let more = true;
-    // A batch only writes rows of this database, so a conflict can run it again.
-    while (more) more = await transaction(pool, (tx) => requeueBatch(tx, recovery, now), { retryOnConflict: true });
+    while (more) {
+      // A batch only writes rows of this database, so a conflict can run it again.
+      const batch = await transaction(pool, (tx) => requeueBatch(tx, recovery, now), { retryOnConflict: true });
+      if (batch.requeued > 0) wake();
+      more = batch.more;
+    }
   }
 }
 
 /**
- * Re-queues one batch of a recovery; true while more may be left. The endpoint's row is locked
+ * Re-queues one batch of a recovery; `more` while more may be left. The endpoint's row is locked
  * first (the lock order in queue.ts), so it cannot be disabled or deleted meanwhile; a recovery
  * whose endpoint was disabled or deleted since it was asked for ends there, since workers would
  * send what it re-queued regardless.
  */
-async function requeueBatch(tx: Db, r: RunningRecovery, now: Date): Promise<boolean> {
+async function requeueBatch(tx: Db, r: RunningRecovery, now: Date): Promise<{ requeued: number; more: boolean }> {
   const endpoint = await lockEndpointRow(tx, r.endpoint_id);
   const live = endpoint !== undefined && !endpoint.disabled && endpoint.deleted_at === null;
   const requeued = live ? await requeueDeliveries(tx, r, now) : 0;
-  if (requeued > 0) {
-    await tx.query("update webhook_recoveries set requeued = requeued + $2 where id = $1", [r.id, requeued]);
-    await notifyDeliveryWorkers(tx);
-  }
-  if (requeued === BATCH) return true;
+  if (requeued > 0) await tx.query("update webhook_recoveries set requeued = requeued + $2 where id = $1", [r.id, requeued]);
+  if (requeued === BATCH) return { requeued, more: true };
   await tx.query("update webhook_recoveries set status = 'done', finished_at = $2 where id = $1", [r.id, now]);
-  return false;
+  return { requeued, more: false };
 }
 
 /** Puts up to BATCH failed or parked deliveries of the window back in the queue; returns how many. */

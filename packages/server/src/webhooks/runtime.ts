@@ -3,16 +3,16 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config.js";
 import type { Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
-import { DELIVERIES_CHANNEL } from "../events/outbox.js";
 import { randomToken } from "../ids.js";
 import { every } from "../every.js";
 import { createDeliverer } from "./deliver.js";
 import { createWebhookSender, type WebhookSender } from "./sender.js";
-import { createNotificationListener, pollingOnly } from "./listener.js";
+import { createNotificationListener, pollingOnly, type NotificationListener } from "./listener.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { claimDeliveries, releaseDeliveries } from "./queue.js";
 import { dropDeletedEndpointDeliveries, processRecoveries, purgeOldAttempts, purgeOldWebhookData } from "./maintenance.js";
 import { createSecretBox } from "./secrets.js";
+import { createDeliveryWakeup, DELIVERIES_CHANNEL, type DeliveryWakeup } from "./wakeup.js";
 import { createDeliveryWorker } from "./worker.js";
 
 export const USER_AGENT = "Lumenpay-Webhooks/0.1.0";
@@ -29,8 +29,15 @@ export interface WebhookRuntimeDeps {
   log: FastifyBaseLogger;
   metrics: WebhookMetrics;
   signal: AbortSignal;
+  /**
+   * Wakes the workers after this runtime's own commits that queue deliveries (recoveries, the
+   * `endpoint.disabled` event). server.ts passes the process's one wake-up, whose `local` calls this
+   * runtime's `wakeWorker`; by default one on `pool` that wakes this runtime's worker directly.
+   */
+  wakeup?: DeliveryWakeup;
   /** Tests inject a sender whose DNS lookup they control. */
   sender?: WebhookSender;
+  /** The worker's fallback poll, when no wake-up comes; default `config.webhooks.pollIntervalMs`. */
   pollIntervalMs?: number;
   maintenanceIntervalMs?: number;
   /** How often data past its retention is purged; default hourly. */
@@ -39,19 +46,32 @@ export interface WebhookRuntimeDeps {
   run?: { worker: boolean; maintenance: boolean };
 }
 
+export interface WebhookRuntime {
+  /** Resolves when `signal` has aborted and in-flight attempts have settled. */
+  done: Promise<void>;
+  /** Ends the worker's wait at once (deliveries were queued in this process); a no-op without the worker. */
+  wakeWorker(): void;
+}
+
 /**
- * Everything that sends webhooks in this process: the delivery worker (woken by NOTIFY, polling as
- * a fallback) and the maintenance loop (recoveries, attempt-log retention). Any number of processes
- * may run either against one database. Resolves when `signal` aborts and in-flight attempts settle.
+ * Everything that sends webhooks in this process: the delivery worker (woken after commits that
+ * queue deliveries, polling as a fallback) and the maintenance loop (recoveries, attempt-log
+ * retention). Any number of processes may run either against one database.
  */
-export function startWebhookRuntime(deps: WebhookRuntimeDeps): { done: Promise<void> } {
+export function startWebhookRuntime(deps: WebhookRuntimeDeps): WebhookRuntime {
   const { worker, maintenance } = deps.run ?? { worker: true, maintenance: true };
-  const parts = [worker ? runWorker(deps) : undefined, maintenance ? runMaintenance(deps) : undefined];
-  return { done: Promise.all(parts).then(() => undefined) };
+  const listener = worker
+    ? deps.connectionString
+      ? createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log: deps.log })
+      : pollingOnly()
+    : undefined;
+  const wakeup = deps.wakeup ?? createDeliveryWakeup({ pool: deps.pool, log: deps.log, local: listener?.wake });
+  const parts = [listener ? runWorker(deps, listener, wakeup) : undefined, maintenance ? runMaintenance(deps, wakeup) : undefined];
+  return { done: Promise.all(parts).then(() => wakeup.settled()), wakeWorker: () => listener?.wake() };
 }
 
 /** The delivery worker; resolves once it has stopped and its listener and sender are closed. */
-async function runWorker(deps: WebhookRuntimeDeps): Promise<void> {
+async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListener, wakeup: DeliveryWakeup): Promise<void> {
   const { config, pool, clock, log, signal } = deps;
   const workerId = `${hostname()}:${process.pid}:${randomToken(6)}`;
   const sender =
@@ -61,9 +81,6 @@ async function runWorker(deps: WebhookRuntimeDeps): Promise<void> {
       allowedCidrs: config.webhooks.allowedCidrs,
       userAgent: USER_AGENT,
     });
-  const listener = deps.connectionString
-    ? createNotificationListener({ connectionString: deps.connectionString, channel: DELIVERIES_CHANNEL, log })
-    : pollingOnly();
   const { leaseMs } = config.webhooks;
 
   const worker = createDeliveryWorker({
@@ -80,11 +97,12 @@ async function runWorker(deps: WebhookRuntimeDeps): Promise<void> {
       metrics: deps.metrics,
       random: Math.random,
       log,
+      wake: wakeup.wake,
     }),
     waitForWork: (ms, s) => listener.wait(ms, s),
     concurrency: config.webhooks.workerConcurrency,
     maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint,
-    pollIntervalMs: deps.pollIntervalMs ?? 1000,
+    pollIntervalMs: deps.pollIntervalMs ?? config.webhooks.pollIntervalMs,
     signal,
     log,
   });
@@ -94,7 +112,7 @@ async function runWorker(deps: WebhookRuntimeDeps): Promise<void> {
 }
 
 /** Recoveries, deliveries of deleted endpoints, and the retention purge (hourly by default). */
-function runMaintenance(deps: WebhookRuntimeDeps): Promise<void> {
+function runMaintenance(deps: WebhookRuntimeDeps, wakeup: DeliveryWakeup): Promise<void> {
   const { config, pool, clock, log, signal } = deps;
   let lastPurge = 0;
   return every(
@@ -102,7 +120,7 @@ function runMaintenance(deps: WebhookRuntimeDeps): Promise<void> {
     signal,
     (error) => log.error({ err: error }, "webhook maintenance failed; will retry"),
     async () => {
-      await processRecoveries(pool, clock.now());
+      await processRecoveries(pool, clock.now(), wakeup.wake);
       await dropDeletedEndpointDeliveries(pool, clock.now());
       if (Date.now() - lastPurge > (deps.purgeIntervalMs ?? 3_600_000)) {
         const attempts = await purgeOldAttempts(pool, clock.now(), config.webhooks.logRetentionDays, signal);

@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
 import type { Db } from "../db/pool.js";
-import { deliverToEndpoint, insertEvent, notifyDeliveryWorkers } from "../events/outbox.js";
+import { deliverToEndpoint, insertEvent } from "../events/outbox.js";
 import { EVENT_TYPES } from "../events/types.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { timestampParam } from "../http/inputs.js";
@@ -133,7 +133,10 @@ export async function rotateSecret(
   return rotateEndpointSecret(tx, row.id, box.seal(generateSecret()), new Date(now.getTime() + graceHours * 3_600_000), now);
 }
 
-/** Records a `webhook.test` event (its object is the endpoint) and queues it for this endpoint only, in `tx`. */
+/**
+ * Records a `webhook.test` event (its object is the endpoint) and queues it for this endpoint only,
+ * in `tx`; the caller wakes the workers once `tx` has committed.
+ */
 export async function sendTestEvent(tx: Db, merchantId: string, id: string, now: Date): Promise<EndpointTestOut> {
   const endpoint = await lockEndpoint(tx, merchantId, id);
   if (!endpoint) throw notFound("webhook endpoint");
@@ -146,8 +149,9 @@ export async function sendTestEvent(tx: Db, merchantId: string, id: string, now:
 const endpointDisabled = () => new HttpError(409, "endpoint_disabled", "This endpoint is disabled; enable it (PATCH disabled: false) first.");
 
 /**
- * Queues a delivery for an immediate attempt whatever its status, in `tx`, and wakes the workers; a
- * delivery that had used up its retries gets one more attempt. 409 when its endpoint is deleted or disabled.
+ * Queues a delivery for an immediate attempt whatever its status, in `tx`; the caller wakes the
+ * workers once `tx` has committed. A delivery that had used up its retries gets one more attempt.
+ * 409 when its endpoint is deleted or disabled.
  */
 export async function retryDelivery(tx: Db, merchantId: string, id: string, now: Date): Promise<DeliveryOut> {
   // Read unlocked, for its endpoint: that row is locked before the delivery's (the lock order in queue.ts).
@@ -157,7 +161,6 @@ export async function retryDelivery(tx: Db, merchantId: string, id: string, now:
   if (!endpoint) throw new HttpError(409, "endpoint_deleted", "The endpoint of this delivery was deleted.");
   if (endpoint.disabled) throw endpointDisabled();
   await requeueDelivery(tx, delivery.id, now);
-  await notifyDeliveryWorkers(tx);
   return deliveryOut((await getDelivery(tx, merchantId, delivery.id))!);
 }
 

@@ -8,7 +8,7 @@ export interface DeliveryWorkerDeps {
   release(claimed: ClaimedDelivery[]): Promise<void>;
   /** Makes one attempt and records its outcome; must not throw. */
   deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void>;
-  /** Resolves on a NOTIFY from the outbox or after `timeoutMs`, whichever comes first. */
+  /** Resolves on a wake-up (webhooks/wakeup.ts: a NOTIFY, or this process's own) or after `timeoutMs`, whichever comes first. */
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
   concurrency: number;
   maxPerEndpoint: number;
@@ -20,7 +20,7 @@ export interface DeliveryWorkerDeps {
 /**
  * The delivery loop: keeps up to `concurrency` attempts in flight, never more than
  * `maxPerEndpoint` for one endpoint (so a hanging merchant only ties up its own slots), claims more
- * whenever a slot frees, and otherwise sleeps until NOTIFY or the polling fallback wakes it.
+ * whenever a slot frees, and otherwise sleeps until a wake-up or the polling fallback.
  * Resolves once the signal is aborted and every in-flight attempt has settled.
  */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<void> } {

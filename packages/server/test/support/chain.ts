@@ -24,9 +24,10 @@ export interface EventRow {
  *
  * The functions can be destructured at once; `t`, `horizon`, `server` and `payer` exist only
  * once `beforeAll` has run, so read them through the returned object inside tests.
- * `paymentDefaults` go into every body `createPayment` posts, under the test's own fields.
+ * `paymentDefaults` go into every body `createPayment` posts, under the test's own fields; `rpc` serves
+ * the network's Stellar RPC too.
  */
-export function useChainApp(startIso: string, { paymentDefaults = {} }: { paymentDefaults?: Record<string, unknown> } = {}) {
+export function useChainApp(startIso: string, { paymentDefaults = {}, rpc = false }: { paymentDefaults?: Record<string, unknown>; rpc?: boolean } = {}) {
   const clock = new TestClock(new Date(startIso));
   let t: TestApp | undefined;
   let horizon: LocalHorizon | undefined;
@@ -35,7 +36,7 @@ export function useChainApp(startIso: string, { paymentDefaults = {} }: { paymen
 
   beforeAll(async () => {
     // Ledgers close at the test clock's time, as the network's clock and ours agree in production.
-    horizon = await startLocalHorizon({ clock: () => clock.now() });
+    horizon = await startLocalHorizon({ clock: () => clock.now(), ...(rpc && { rpcPort: 0 }) });
     server = new Horizon.Server(horizon.url, { allowHttp: true });
     t = await buildTestApp({
       clock,

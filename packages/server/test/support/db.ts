@@ -29,11 +29,28 @@ async function adminQuery(sql: string): Promise<void> {
 
 /**
  * A fresh, migrated database of its own (cloned from the template), so test files run in
- * parallel without seeing each other's rows. `migrated: false` gives an empty database.
+ * parallel without seeing each other's rows. `migrated: false` gives an empty database; `copyOf`, a copy
+ * of another test database as it stands (its connections are closed for the copy).
  */
-export async function createTestDatabase({ migrated = true } = {}): Promise<TestDatabase> {
+export async function createTestDatabase({ migrated = true, copyOf }: { migrated?: boolean; copyOf?: TestDatabase } = {}): Promise<TestDatabase> {
   const name = `lumenpay_test_${randomToken(10).toLowerCase()}`;
-  await adminQuery(migrated ? `create database ${name} template ${inject("testTemplateDatabase")}` : `create database ${name}`);
+  if (copyOf) {
+    // A template must have no sessions: the source's pool reconnects when next used.
+    const source = new URL(copyOf.url).pathname.slice(1);
+    // Terminated sessions take a moment to end: PostgreSQL refuses the copy while any remains.
+    for (let attempt = 1; ; attempt++) {
+      await adminQuery(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${source}'`);
+      try {
+        await adminQuery(`create database ${name} template ${source}`);
+        break;
+      } catch (error) {
+        if ((error as { code?: string }).code !== "55006" || attempt === 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  } else {
+    await adminQuery(migrated ? `create database ${name} template ${inject("testTemplateDatabase")}` : `create database ${name}`);
+  }
   const url = withDatabase(inject("testDatabaseUrl"), name);
   const pool = createPool(url, { ...loadConfig({}).db, poolMin: 0, poolMax: 10 });
   return {

@@ -1,0 +1,99 @@
+import http from "node:http";
+import https from "node:https";
+import { Horizon, NotFoundError } from "@stellar/stellar-sdk";
+import { asPaymentRecords, incomingOperation, type HorizonPaymentRecord } from "./incoming.js";
+import { reachBackToken, type IngestLog } from "./ingest-account.js";
+import type { LedgerSource, Scanned } from "./ledger-source.js";
+
+export interface HorizonSourceOptions {
+  url: string;
+  log: Pick<IngestLog, "warn">;
+  /** Up to this many accounts are read one by one; more, through the network's whole payment list. Default 10. */
+  maxNamedAccounts?: number;
+  /** Request timeout; default 30 s. */
+  timeoutMs?: number;
+}
+
+/** Horizon's largest page. */
+const PAGE_LIMIT = 200;
+const DEFAULT_MAX_NAMED_ACCOUNTS = 10;
+
+interface HorizonRoot {
+  history_latest_ledger: number;
+  history_latest_ledger_closed_at: string;
+  history_elder_ledger: number;
+}
+
+/**
+ * The chain as Horizon's payment lists show it, read by ledger range: each account's own list for a
+ * few accounts, the network's list (`/payments`) filtered locally for more — one request per 200
+ * payments on the network, however many accounts are watched, instead of a stream per account.
+ */
+export function createHorizonSource(options: HorizonSourceOptions): LedgerSource {
+  const server = new Horizon.Server(options.url, { allowHttp: new URL(options.url).protocol === "http:" });
+  server.httpClient.defaults.timeout = options.timeoutMs ?? 30_000;
+  // Keep-alive agents of its own (see ingest.ts for why not the global ones).
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  Object.assign(server.httpClient.defaults, { httpAgent: agents.http, httpsAgent: agents.https });
+  const never = new AbortController().signal;
+
+  /** Records of `list` with ledgers `from` … `to`, page by page. */
+  async function* inRange(list: ReturnType<Horizon.Server["payments"]>, from: number, to: number): AsyncGenerator<HorizonPaymentRecord> {
+    // Paging tokens are TOIDs: the first of ledger L is L << 32.
+    let page = await list.cursor(((BigInt(from) << 32n) - 1n).toString()).limit(PAGE_LIMIT).join("transactions").call();
+    for (;;) {
+      for (const record of asPaymentRecords(page.records)) {
+        if (Number(BigInt(record.paging_token) >> 32n) > to) return;
+        yield record;
+      }
+      if (page.records.length < PAGE_LIMIT) return;
+      page = await page.next();
+    }
+  }
+
+  return {
+    name: "horizon",
+    async window() {
+      const root = (await server.httpClient.get(options.url)).data as HorizonRoot;
+      const latestClose = Date.parse(root.history_latest_ledger_closed_at);
+      // Horizon does not say when its oldest ledger closed; nothing here needs it (ledgersBefore searches exactly).
+      return { latest: root.history_latest_ledger, oldest: root.history_elder_ledger, latestClose, oldestClose: latestClose };
+    },
+
+    async scan(accounts, from, to) {
+      const scanned: Scanned = new Map();
+      const add = (account: string, record: HorizonPaymentRecord) => scanned.set(account, [...(scanned.get(account) ?? []), incomingOperation(record, account)]);
+      if (accounts.length <= (options.maxNamedAccounts ?? DEFAULT_MAX_NAMED_ACCOUNTS)) {
+        for (const account of accounts) for await (const record of inRange(server.payments().forAccount(account), from, to)) add(account, record);
+        return scanned;
+      }
+      const watched = new Set(accounts);
+      for await (const record of inRange(server.payments(), from, to)) {
+        const recipient = record.to ?? record.account;
+        if (recipient !== undefined && watched.has(recipient)) add(recipient, record);
+      }
+      return scanned;
+    },
+
+    // Exact: each account's own payments read back to the first one older than `since`, as Horizon ingestion's first start
+    // does; one ledger earlier still, since that search may stop at the account's oldest payment, which counts.
+    async ledgersBefore(accounts, window) {
+      const found = new Map<string, number>();
+      for (const { account, since } of accounts) {
+        try {
+          found.set(account, Math.max(0, Number((await reachBackToken({ server, signal: never, log: options.log }, account, since)) >> 32n) - 1));
+        } catch (error) {
+          if (!(error instanceof NotFoundError)) throw error;
+          // Not created yet: everything it will receive is after the latest ledger.
+          found.set(account, window.latest);
+        }
+      }
+      return found;
+    },
+
+    async close() {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}

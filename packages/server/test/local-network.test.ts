@@ -61,6 +61,7 @@ describe("lumenpay start --network local", { timeout: 90_000 }, () => {
     expect(JSON.parse(await readFile(path.join(dataDir, "local-horizon.json"), "utf8"))).toEqual({
       url: local.horizonUrl,
       network_passphrase: Networks.STANDALONE,
+      rpc_url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
     });
     expect(local.horizonUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const logged = await local.server.waitForLog((line) => typeof line.horizon_url === "string");
@@ -219,7 +220,8 @@ describe("lumenpay start --network local --horizon-url", { timeout: 120_000 }, (
     const url = (await server.waitForLog((line) => typeof line.url === "string" && typeof line.port === "number")).url as string;
     expect((await fetch(`${url}/ready`)).status).toBe(200);
 
-    const { network } = await startNetwork(["--port", String(port)]);
+    // Its RPC on a free port: the one after `port` (the default) may be taken.
+    const { network } = await startNetwork(["--port", String(port), "--rpc-port", "0"]);
     await payAndConfirm(url, secret);
     await stopLocal({ server });
     network.child.kill("SIGTERM");
@@ -230,7 +232,14 @@ describe("lumenpay start --network local --horizon-url", { timeout: 120_000 }, (
 describe("STELLAR_NETWORK=local", () => {
   it("uses the standalone passphrase and the local Horizon's defaults", () => {
     const config = loadConfig({ STELLAR_NETWORK: "local" });
-    expect(config.stellar).toEqual({ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:8000" });
+    expect(config.stellar).toEqual({
+      network: "local",
+      networkPassphrase: Networks.STANDALONE,
+      horizonUrl: "http://127.0.0.1:8000",
+      rpcUrl: "http://127.0.0.1:8001",
+      detectionSource: "horizon",
+      ingestMode: "streams",
+    });
     expect(config.localHorizon).toEqual({ inProcess: true, port: 8000, ledgerCloseMs: 1000 });
     expect(loadConfig({ STELLAR_NETWORK: "local", LOCAL_HORIZON_PORT: "0", LOCAL_HORIZON_LEDGER_CLOSE_MS: "250" }).localHorizon).toEqual({
       inProcess: true,
@@ -239,7 +248,8 @@ describe("STELLAR_NETWORK=local", () => {
     });
     // HORIZON_URL names a local network running as its own process (`lumenpay network start`).
     const external = loadConfig({ STELLAR_NETWORK: "local", HORIZON_URL: "http://127.0.0.1:9000/" });
-    expect(external.stellar).toEqual({ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:9000" });
+    // Its RPC is unknown then: STELLAR_RPC_URL names it.
+    expect(external.stellar).toMatchObject({ network: "local", networkPassphrase: Networks.STANDALONE, horizonUrl: "http://127.0.0.1:9000", rpcUrl: undefined });
     expect(external.localHorizon.inProcess).toBe(false);
     expect(() => loadConfig({ LOCAL_HORIZON_LEDGER_CLOSE_MS: "5" })).toThrow(/LOCAL_HORIZON_LEDGER_CLOSE_MS must be an integer between 10 and 60000/);
   });

@@ -58,7 +58,7 @@ describe("lumenpay network start", { timeout: 90_000 }, () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(logged).toMatchObject({ network_passphrase: Networks.STANDALONE, journal_dir: path.join(dataDir, "local-horizon") });
     expect(logged.msg).toContain("a ledger every 100 ms");
-    expect(JSON.parse(await readFile(path.join(dataDir, "local-horizon.json"), "utf8"))).toEqual({ url, network_passphrase: Networks.STANDALONE });
+    expect(JSON.parse(await readFile(path.join(dataDir, "local-horizon.json"), "utf8"))).toEqual({ url, network_passphrase: Networks.STANDALONE, rpc_url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
 
     const horizon = new Horizon.Server(url, { allowHttp: true });
     expect((await horizon.root()).network_passphrase).toBe(Networks.STANDALONE);

@@ -17,6 +17,8 @@ export interface HorizonSourceOptions {
 /** Horizon's largest page. */
 const PAGE_LIMIT = 200;
 const DEFAULT_MAX_NAMED_ACCOUNTS = 10;
+/** New accounts' start ledgers searched concurrently (one request each, or more for a busy account). */
+const SEARCHES_AT_ONCE = 8;
 
 interface HorizonRoot {
   history_latest_ledger: number;
@@ -62,7 +64,11 @@ export function createHorizonSource(options: HorizonSourceOptions): LedgerSource
 
     async scan(accounts, from, to) {
       const scanned: Scanned = new Map();
-      const add = (account: string, record: HorizonPaymentRecord) => scanned.set(account, [...(scanned.get(account) ?? []), incomingOperation(record, account)]);
+      const add = (account: string, record: HorizonPaymentRecord) => {
+        const ops = scanned.get(account);
+        if (ops) ops.push(incomingOperation(record, account));
+        else scanned.set(account, [incomingOperation(record, account)]);
+      };
       if (accounts.length <= (options.maxNamedAccounts ?? DEFAULT_MAX_NAMED_ACCOUNTS)) {
         for (const account of accounts) for await (const record of inRange(server.payments().forAccount(account), from, to)) add(account, record);
         return scanned;
@@ -79,7 +85,7 @@ export function createHorizonSource(options: HorizonSourceOptions): LedgerSource
     // does; one ledger earlier still, since that search may stop at the account's oldest payment, which counts.
     async ledgersBefore(accounts, window) {
       const found = new Map<string, number>();
-      for (const { account, since } of accounts) {
+      const search = async ({ account, since }: { account: string; since: Date }) => {
         try {
           found.set(account, Math.max(0, Number((await reachBackToken({ server, signal: never, log: options.log }, account, since)) >> 32n) - 1));
         } catch (error) {
@@ -87,7 +93,8 @@ export function createHorizonSource(options: HorizonSourceOptions): LedgerSource
           // Not created yet: everything it will receive is after the latest ledger.
           found.set(account, window.latest);
         }
-      }
+      };
+      for (let i = 0; i < accounts.length; i += SEARCHES_AT_ONCE) await Promise.all(accounts.slice(i, i + SEARCHES_AT_ONCE).map(search));
       return found;
     },
 

@@ -163,7 +163,10 @@ export function createRpcClient(options: RpcClientOptions): RpcClient {
     const where = `${method} to ${origin}`;
     if (closed) throw new RpcError("transport", `${where}: the client is closed`);
     const id = nextId++;
-    const timer = AbortSignal.timeout(timeoutMs);
+    // A timer of our own, cleared when the call ends (AbortSignal.timeout's would fire long after every call).
+    const deadline = new AbortController();
+    const timeout = setTimeout(() => deadline.abort(), timeoutMs);
+    const timer = deadline.signal;
     let status: number;
     let text: string;
     try {
@@ -184,6 +187,8 @@ export function createRpcClient(options: RpcClientOptions): RpcClient {
       // undici's and Node's messages name the host and port at most ("connect ECONNREFUSED 10.0.0.1:443"), never the path.
       const { code, message } = error as { code?: string; message?: string };
       throw new RpcError("transport", `${where} failed: ${message || code || "unknown error"}`);
+    } finally {
+      clearTimeout(timeout);
     }
     if (status < 200 || status >= 300) throw new RpcError("http", `${where}: HTTP ${status}`, undefined, status);
     let answer: { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } };

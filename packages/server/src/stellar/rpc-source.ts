@@ -1,15 +1,16 @@
 import client from "prom-client";
 import { estimateLedgerBefore, type LedgerSource, type Scanned } from "./ledger-source.js";
 import { createRpcClient, type GetEventsRequest, type RpcEvent, type RpcTransaction } from "./rpc-client.js";
-import { eventFilters, eventRecipient, everyCredit, fromAssetContract, incomingFromEvent } from "./rpc-operations.js";
+import { eventFilters, eventRecipient, everyCredit, fromAssetContract, getEventsCallsNeeded, incomingFromEvent } from "./rpc-operations.js";
 
 export interface RpcSourceOptions {
   url: string;
   networkPassphrase: string;
   registry: client.Registry;
   /**
-   * The most getEvents requests a range may take naming accounts (12 to a request) before the follower
-   * reads every transfer and mint on the network instead and matches locally; default 4 (48 accounts).
+   * The most getEvents requests a range may take naming accounts (25 topic patterns to a request, two per
+   * account) before the follower reads every transfer and mint on the network instead and matches
+   * locally; default 4 (50 accounts).
    */
   maxNamedRequests?: number;
 }
@@ -69,9 +70,9 @@ export function createRpcSource(options: RpcSourceOptions): LedgerSource {
     async scan(accounts, from, to) {
       const events = new Map<string, RpcEvent>();
       // No asset named: every asset's events, so that a payment in an asset the merchant does not accept is listed as unmatched, as from Horizon.
-      const named = eventFilters(accounts, [], networkPassphrase);
       // Past a few requests per range, reading every credit on the network once costs less than naming each account.
-      for (const filters of named.length > (options.maxNamedRequests ?? DEFAULT_MAX_NAMED_REQUESTS) ? everyCredit() : named) {
+      const named = getEventsCallsNeeded(accounts.length, []) <= (options.maxNamedRequests ?? DEFAULT_MAX_NAMED_REQUESTS);
+      for (const filters of named ? eventFilters(accounts, [], networkPassphrase) : everyCredit()) {
         let page = await getEvents({ startLedger: from, endLedger: to + 1, filters, limit: PAGE_LIMIT });
         for (;;) {
           const inRange = page.events.filter((e) => e.ledger <= to);
@@ -90,7 +91,9 @@ export function createRpcSource(options: RpcSourceOptions): LedgerSource {
       for (const event of relevant) {
         const account = eventRecipient(event)!;
         const op = incomingFromEvent(event, fetched.get(event.txHash)!, account, networkPassphrase);
-        scanned.set(account, [...(scanned.get(account) ?? []), op]);
+        const ops = scanned.get(account);
+        if (ops) ops.push(op);
+        else scanned.set(account, [op]);
       }
       return scanned;
     },

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { Keypair, Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../src/clock.js";
@@ -15,7 +14,7 @@ import { followerLockKey, startFollowerIngestion } from "../src/stellar/follower
 import { createRpcSource } from "../src/stellar/rpc-source.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { metricValue, newMerchant, waitFor } from "./support/ingest.js";
-import { childEnv } from "./support/process.js";
+import { sourceModule, spawnScript } from "./support/process.js";
 
 /** The ledger follower (reading Stellar RPC) under faults: a killed holder, an account added behind it, a retention gap. */
 
@@ -167,17 +166,15 @@ describe("the ledger follower under faults", () => {
   });
 });
 
-const SRC = (path: string) => JSON.stringify(fileURLToPath(new URL(`../src/${path}`, import.meta.url)));
-
 /** An RPC ingestion process, as a second server instance would run it; SIGTERM stops it cleanly. */
 const INGESTER = `
-import { loadConfig } from ${SRC("config.ts")};
-import { createPool } from ${SRC("db/pool.ts")};
-import { createLogger } from ${SRC("logger.ts")};
-import { createMetrics } from ${SRC("metrics/registry.ts")};
-import { applyIncoming } from ${SRC("payments/settlement.ts")};
-import { startFollowerIngestion } from ${SRC("stellar/follower.ts")};
-import { createLedgerSource } from ${SRC("stellar/sources.ts")};
+import { loadConfig } from ${sourceModule("config.ts")};
+import { createPool } from ${sourceModule("db/pool.ts")};
+import { createLogger } from ${sourceModule("logger.ts")};
+import { createMetrics } from ${sourceModule("metrics/registry.ts")};
+import { applyIncoming } from ${sourceModule("payments/settlement.ts")};
+import { startFollowerIngestion } from ${sourceModule("stellar/follower.ts")};
+import { createLedgerSource } from ${sourceModule("stellar/sources.ts")};
 const config = loadConfig(process.env);
 const pool = createPool(config.databaseUrl, { ...config.db, poolMin: 0 });
 const controller = new AbortController();
@@ -195,22 +192,12 @@ await pool.end();
 `;
 
 function spawnIngester(): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", INGESTER], {
-    cwd: fileURLToPath(new URL("../../..", import.meta.url)),
-    env: childEnv({
+  return spawnScript(INGESTER, {
       DATABASE_URL: db.url,
       STELLAR_NETWORK: "custom",
       STELLAR_NETWORK_PASSPHRASE: network.networkPassphrase,
       HORIZON_URL: network.url,
       STELLAR_RPC_URL: network.rpcUrl!,
       DETECTION_SOURCE: "rpc",
-    }),
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  });
-  return child;
+    }, cleanups);
 }

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { Memo } from "@stellar/stellar-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
@@ -12,7 +11,7 @@ import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { connected, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
-import { childEnv } from "./support/process.js";
+import { sourceModule, spawnScript } from "./support/process.js";
 
 let db: TestDatabase;
 let horizon: LocalHorizon;
@@ -164,16 +163,14 @@ describe("payment ingestion with settlement", () => {
   });
 });
 
-const SRC = (path: string) => JSON.stringify(fileURLToPath(new URL(`../src/${path}`, import.meta.url)));
-
 /** An ingestion-only process, as a second server instance would run it; SIGTERM stops it cleanly. */
 const INGESTER = `
-import { loadConfig } from ${SRC("config.ts")};
-import { createPool } from ${SRC("db/pool.ts")};
-import { createLogger } from ${SRC("logger.ts")};
-import { createMetrics } from ${SRC("metrics/registry.ts")};
-import { applyPaymentRecord, observeSettlement } from ${SRC("payments/settlement.ts")};
-import { startPaymentIngestion } from ${SRC("stellar/ingest.ts")};
+import { loadConfig } from ${sourceModule("config.ts")};
+import { createPool } from ${sourceModule("db/pool.ts")};
+import { createLogger } from ${sourceModule("logger.ts")};
+import { createMetrics } from ${sourceModule("metrics/registry.ts")};
+import { applyPaymentRecord, observeSettlement } from ${sourceModule("payments/settlement.ts")};
+import { startPaymentIngestion } from ${sourceModule("stellar/ingest.ts")};
 const config = loadConfig(process.env);
 const pool = createPool(config.databaseUrl, { ...config.db, poolMin: 0 });
 const metrics = createMetrics(pool);
@@ -189,20 +186,10 @@ await pool.end();
 `;
 
 function spawnIngester(): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", INGESTER], {
-    cwd: fileURLToPath(new URL("../../..", import.meta.url)),
-    env: childEnv({
+  return spawnScript(INGESTER, {
       DATABASE_URL: db.url,
       STELLAR_NETWORK: "custom",
       STELLAR_NETWORK_PASSPHRASE: horizon.networkPassphrase,
       HORIZON_URL: horizon.url,
-    }),
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  });
-  return child;
+    }, cleanups);
 }

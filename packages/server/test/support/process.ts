@@ -142,6 +142,27 @@ function startLongRunning(args: string[], env: Record<string, string>, cli: stri
 }
 
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago), for a server that does not answer. */
+/**
+ * Runs `script` (an ES module importing the sources through tsx) as a child process with `env`, its
+ * output inherited; `cleanups` gets a function that SIGTERMs it unless it has ended, and waits.
+ */
+export function spawnScript(script: string, env: Record<string, string>, cleanups: Array<() => Promise<unknown>>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "--eval", script], {
+    cwd: fileURLToPath(new URL("../../../..", import.meta.url)),
+    env: childEnv(env),
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  });
+  return child;
+}
+
+/** A source file of the server, as a module specifier a spawned script can import. */
+export const sourceModule = (path: string) => JSON.stringify(fileURLToPath(new URL(`../../src/${path}`, import.meta.url)));
+
 export async function closedPort(): Promise<number> {
   const server = net.createServer().listen(0, "127.0.0.1");
   await once(server, "listening");

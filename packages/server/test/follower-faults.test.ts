@@ -39,13 +39,13 @@ afterAll(async () => {
 
 const links = () => ({ publicBaseUrl: config.publicBaseUrl, networkPassphrase: network.networkPassphrase });
 
-function start(options: { pollAccountsMs?: number } = {}) {
+function start(options: { pollAccountsMs?: number; connectionString?: string | undefined } = {}) {
   const controller = new AbortController();
   const metrics = createMetrics(db.pool);
   const errors: string[] = [];
   const ingestion = startFollowerIngestion({
     pool: db.pool,
-    connectionString: db.url,
+    connectionString: "connectionString" in options ? options.connectionString : db.url,
     source: createRpcSource({ url: network.rpcUrl!, networkPassphrase: network.networkPassphrase, registry: metrics.registry }),
     networkPassphrase: network.networkPassphrase,
     links: links(),
@@ -82,7 +82,8 @@ describe("the ledger follower under faults", () => {
   it("catches an account added while the follower is ahead up from its attachment, then follows it", async () => {
     const payer = await network.newAccount("1000");
     const first = await newMerchant(db.pool, network);
-    const ingestion = start({ pollAccountsMs: 60_000 });
+    // Leases, so no LISTEN connection either: nothing announces the next account before the restart.
+    const ingestion = start({ pollAccountsMs: 60_000, connectionString: undefined });
     await waitFor(async () => (await followerLedger()) !== undefined, "the follower's first start");
     const known = await newPayment(first.merchant, "1");
     await network.pay({ from: payer, to: first.account, amount: "1", memo: Memo.id(known.memo!.value) });
@@ -102,6 +103,19 @@ describe("the ledger follower under faults", () => {
     expect(rows).toEqual([{ catch_up_ledger: null }]);
     for (const id of [known.id, early.id, later.id]) expect(await confirmations(id)).toBe(1);
     expect(restarted.errors).toEqual([]);
+  });
+
+  it("watches a merchant's new account as soon as the change is announced, not at the next account sync", async () => {
+    const payer = await network.newAccount("1000");
+    const first = await newMerchant(db.pool, network);
+    start({ pollAccountsMs: 120_000 });
+    await waitFor(async () => (await db.pool.query("select 1 from followed_accounts where account = $1", [first.account])).rowCount === 1, "the first account");
+    const { merchant, account } = await newMerchant(db.pool, network);
+    await waitFor(async () => (await db.pool.query("select 1 from followed_accounts where account = $1", [account])).rowCount === 1, "the new account, long before the next sync");
+    // Created once the account is watched: an open payment would reach back 30 s, before this network's 8 retained ledgers.
+    const payment = await newPayment(merchant, "2");
+    await network.pay({ from: payer, to: account, amount: "2", memo: Memo.id(payment.memo!.value) });
+    await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "the confirmation");
   });
 
   it("with two ingesting processes, confirms each payment once when the follower's holder is killed", async () => {

@@ -21,6 +21,8 @@ import {
 import type { IncomingOperation } from "./incoming.js";
 import { RECONNECT_BACKOFF, type ApplyContext, type IngestLog } from "./ingest-account.js";
 import { listMerchantAccounts, reachBackSince } from "./ingest-store.js";
+import { MERCHANT_CHANGES_CHANNEL } from "../merchants/store.js";
+import { createNotificationListener } from "../webhooks/listener.js";
 import type { LedgerSource, LedgerWindow, Scanned } from "./ledger-source.js";
 
 /** Applies one account's operations, in ledger order, in the transaction that advances the position. */
@@ -43,7 +45,7 @@ export interface FollowerDeps<T> {
   observe?: (outcome: T) => void;
   /** How often a follower that has caught up asks for new ledgers; default 1 s. */
   pollMs?: number;
-  /** How often merchant accounts are re-read; default 10 s. */
+  /** How often merchant accounts are re-read, besides when a merchant's change is announced; default 10 s. */
   pollAccountsMs?: number;
   /** The most ledgers one transaction applies; default 100. */
   maxLedgersPerRange?: number;
@@ -96,6 +98,12 @@ export function startFollowerIngestion<T>(deps: FollowerDeps<T>): { done: Promis
   const { signal, log, networkPassphrase } = deps;
   const follower = new Follower(deps, createFollowerMetrics(deps.metrics.registry));
   const pollAccountsMs = deps.pollAccountsMs ?? DEFAULT_POLL_ACCOUNTS_MS;
+  // A merchant's accounts changed (or the listener reconnected, so changes may have been missed):
+  // re-read them within a poll rather than at the next account sync. Needs a direct connection.
+  const changes =
+    deps.connectionString === undefined
+      ? undefined
+      : createNotificationListener({ connectionString: deps.connectionString, channel: MERCHANT_CHANGES_CHANNEL, log, onNotification: () => follower.accountsChanged() });
 
   const holdLock = async (onHeld: () => void): Promise<void> => {
     const locks = deps.connectionString
@@ -128,7 +136,7 @@ export function startFollowerIngestion<T>(deps: FollowerDeps<T>): { done: Promis
         await sleep(backoffMs(failures, RECONNECT_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
       }
     }
-  })().finally(() => deps.source.close());
+  })().finally(() => Promise.all([deps.source.close(), changes?.close()]));
   return { done };
 }
 
@@ -140,6 +148,7 @@ class Follower<T> {
   /** The follower's stored position, as this instance (the lock holder) last read or wrote it. */
   private position: number | undefined;
   private gapLogged = 0;
+  private accountsStale = false;
 
   constructor(
     private readonly deps: FollowerDeps<T>,
@@ -154,6 +163,10 @@ class Follower<T> {
     await this.syncAccounts(window);
     this.position = await readFollower(this.deps.pool, this.deps.networkPassphrase);
     while (!signal.aborted && Date.now() < until) {
+      if (this.accountsStale) {
+        this.accountsStale = false;
+        await this.syncAccounts(window);
+      }
       const progressed = (await this.catchUpStep(window)) || (await this.followStep(window));
       if (!progressed) {
         await sleep(this.deps.pollMs ?? DEFAULT_POLL_MS, undefined, { signal }).catch(() => undefined);
@@ -161,6 +174,11 @@ class Follower<T> {
         window = await this.deps.source.window();
       }
     }
+  }
+
+  /** Merchant accounts may have changed: they are re-read before the next range. */
+  accountsChanged(): void {
+    this.accountsStale = true;
   }
 
   /** Watches new merchant accounts (from where each must start) and forgets detached ones. */

@@ -26,8 +26,7 @@ const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // Every submission closes its own ledger, so a few payments push old ledgers out of the window.
-  network = await startLocalHorizon({ rpcPort: 0, rpcRetentionLedgers: RETAINED_LEDGERS });
+  network = await startLocalHorizon({ rpcPort: 0 });
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -112,7 +111,6 @@ describe("the ledger follower under faults", () => {
     await waitFor(async () => (await db.pool.query("select 1 from followed_accounts where account = $1", [first.account])).rowCount === 1, "the first account");
     const { merchant, account } = await newMerchant(db.pool, network);
     await waitFor(async () => (await db.pool.query("select 1 from followed_accounts where account = $1", [account])).rowCount === 1, "the new account, long before the next sync");
-    // Created once the account is watched: an open payment would reach back 30 s, before this network's 8 retained ledgers.
     const payment = await newPayment(merchant, "2");
     await network.pay({ from: payer, to: account, amount: "2", memo: Memo.id(payment.memo!.value) });
     await waitFor(async () => (await statusOf(payment.id)) === "confirmed", "the confirmation");
@@ -149,6 +147,16 @@ describe("the ledger follower under faults", () => {
   });
 
   it("never skips ledgers the RPC server dropped: it alerts, waits, and `backfill` fills them from Horizon", async () => {
+    // A network whose RPC keeps only its last ledgers (every submission closes one, so a few payments push old
+    // ones out), and a database for its follower alone: the helpers above use these for this test.
+    const shared = { db, network };
+    db = await createTestDatabase();
+    network = await startLocalHorizon({ rpcPort: 0, rpcRetentionLedgers: RETAINED_LEDGERS });
+    cleanups.unshift(async () => {
+      await network.close();
+      await db.drop();
+      ({ db, network } = shared);
+    });
     const payer = await network.newAccount("1000");
     const { merchant, account } = await newMerchant(db.pool, network);
     const first = start();
@@ -177,6 +185,20 @@ describe("the ledger follower under faults", () => {
     // Nothing left to fill, and filling again changes nothing.
     expect(await backfillFromHorizon(deps)).toEqual([]);
     expect(await confirmations(lost.id)).toBe(1);
+
+    // An account whose catch-up starts before the window, but which needs nothing from before it (attached
+    // after the oldest kept ledger closed), is no gap: it skips the dropped ledgers and joins the follower.
+    await second.stop();
+    const late = await newMerchant(db.pool, network);
+    await db.pool.query(
+      `insert into followed_accounts (network_passphrase, account, since, catch_up_ledger)
+       select $1, account, date_trunc('second', created_at), 1 from merchant_accounts where account = $2`,
+      [network.networkPassphrase, late.account],
+    );
+    const third = start();
+    await waitFor(async () => (await db.pool.query("select 1 from followed_accounts where account = $1 and catch_up_ledger is null", [late.account])).rowCount === 1, "the late account's catch-up");
+    expect(await metricValue(third.metrics, "ingest_retention_gap_ledgers", {})).toBe(0);
+    expect(third.errors).toEqual([]);
   });
 });
 

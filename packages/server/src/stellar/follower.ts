@@ -216,13 +216,18 @@ class Follower<T> {
     const { position } = this;
     const behind = [...this.accounts.values()].filter((a) => a.catchUpLedger !== null);
     if (position === undefined || behind.length === 0) return false;
-    const from = Math.min(...behind.map((a) => a.catchUpLedger!));
-    const group = behind.filter((a) => a.catchUpLedger === from).map((a) => a.account);
+    const lowest = Math.min(...behind.map((a) => a.catchUpLedger!));
+    const members = behind.filter((a) => a.catchUpLedger === lowest);
+    const group = members.map((a) => a.account);
+    // Ledgers the source dropped that closed before every member's start hold nothing for them (close
+    // times are whole seconds, hence strictly after): a start estimated at the window's edge that the
+    // window has since passed is no gap.
+    const from = Math.min(...members.map((a) => a.since.getTime())) > w.oldestClose ? Math.max(lowest, w.oldest - 1) : lowest;
     if (this.inGap(from, w)) return false;
     const to = Math.min(position, from + (this.deps.maxLedgersPerRange ?? DEFAULT_MAX_LEDGERS));
     const scanned = await this.scan(group, from + 1, to);
     await this.commit(scanned, async (tx) => {
-      const moved = await advanceCatchUp(tx, this.deps.networkPassphrase, group, from, to >= position ? null : to);
+      const moved = await advanceCatchUp(tx, this.deps.networkPassphrase, group, lowest, to >= position ? null : to);
       if (moved.length !== group.length) throw new Error("another instance moved the accounts' catch-up; starting over");
     });
     for (const account of group) this.accounts.get(account)!.catchUpLedger = to >= position ? null : to;

@@ -1,8 +1,7 @@
-import { Horizon } from "@stellar/stellar-sdk";
 import type { Clock } from "../clock.js";
 import { transaction, type Pool } from "../db/pool.js";
 import type { PaymentLinks } from "../payments/service.js";
-import { asPaymentRecords, incomingOperation, type IncomingOperation } from "./incoming.js";
+import { createHorizonSource } from "./horizon-source.js";
 import type { IngestLog } from "./ingest-account.js";
 import { isDue, type ApplyOperations } from "./follower.js";
 import { advanceCatchUp, advanceFollower, listFollowedAccounts, readFollower, type FollowedAccount } from "./follower-store.js";
@@ -17,7 +16,7 @@ export interface BackfillDeps<T> {
   networkPassphrase: string;
   links: PaymentLinks;
   clock: Clock;
-  log: Pick<IngestLog, "info">;
+  log: Pick<IngestLog, "info" | "warn">;
   apply: ApplyOperations<T>;
 }
 
@@ -30,7 +29,6 @@ export interface FilledRange {
   operations: number;
 }
 
-const PAGE_LIMIT = 200;
 
 /**
  * Fills what the ledger follower waits for and its source no longer keeps (see `inGap` in follower.ts):
@@ -49,7 +47,22 @@ export async function backfillFromHorizon<T>(deps: BackfillDeps<T>, { fromLedger
   for (const a of accounts) groups.set(a.catchUpLedger, [...(groups.get(a.catchUpLedger) ?? []), a]);
   if (!groups.has(null)) groups.set(null, []);
 
-  const server = new Horizon.Server(deps.horizonUrl, { allowHttp: new URL(deps.horizonUrl).protocol === "http:" });
+  // Each account's own list, whatever their number: what the list says of the account is what was read.
+  const horizon = createHorizonSource({ url: deps.horizonUrl, log: deps.log, maxNamedAccounts: Infinity });
+  try {
+    return await fill(deps, horizon, groups, { follower, oldest, fromLedger });
+  } finally {
+    await horizon.close();
+  }
+}
+
+async function fill<T>(
+  deps: BackfillDeps<T>,
+  horizon: LedgerSource,
+  groups: Map<number | null, FollowedAccount[]>,
+  { follower, oldest, fromLedger }: { follower: number; oldest: number; fromLedger: number | undefined },
+): Promise<FilledRange[]> {
+  const { pool, networkPassphrase } = deps;
   const filled: FilledRange[] = [];
   for (const [catchUp, members] of groups) {
     const position = catchUp ?? follower;
@@ -57,8 +70,8 @@ export async function backfillFromHorizon<T>(deps: BackfillDeps<T>, { fromLedger
     if (!inGap && fromLedger === undefined) continue;
     const start = Math.min(position, (fromLedger ?? Infinity) - 1);
     const end = inGap ? oldest - 1 : position;
-    const ops = new Map<string, Array<IncomingOperation | { ignored: string }>>();
-    for (const member of members) ops.set(member.account, await horizonOperations(server, member, start, end));
+    const ops = await horizon.scan(members.map((m) => m.account), start + 1, end);
+    for (const member of members) ops.set(member.account, (ops.get(member.account) ?? []).filter((op) => isDue(op, member)));
     const moved = catchUp === null || end >= follower ? null : end;
     await transaction(pool, async (tx) => {
       if (catchUp === null) {
@@ -76,20 +89,4 @@ export async function backfillFromHorizon<T>(deps: BackfillDeps<T>, { fromLedger
     deps.log.info({ accounts: members.length, fromLedger: start + 1, toLedger: end, operations }, "filled a gap of the ledger follower from Horizon");
   }
   return filled;
-}
-
-/** `account`'s payment records in ledgers `after + 1` … `through`, read as ingestion reads them. */
-async function horizonOperations(server: Horizon.Server, watched: FollowedAccount, after: number, through: number) {
-  const found: Array<IncomingOperation | { ignored: string }> = [];
-  // Paging tokens are TOIDs: the first of ledger L is L << 32.
-  let page = await server.payments().forAccount(watched.account).cursor(((BigInt(after + 1) << 32n) - 1n).toString()).limit(PAGE_LIMIT).join("transactions").call();
-  for (;;) {
-    for (const record of asPaymentRecords(page.records)) {
-      if (Number(BigInt(record.paging_token) >> 32n) > through) return found;
-      const op = incomingOperation(record, watched.account);
-      if (isDue(op, watched)) found.push(op);
-    }
-    if (page.records.length < PAGE_LIMIT) return found;
-    page = await page.next();
-  }
 }

@@ -27,16 +27,37 @@ interface HorizonRoot {
 }
 
 /**
+ * An SDK client of the Horizon at `url` (http:// only ever because the operator configured it) with
+ * request timeout `timeoutMs`, and `close` for its connections. Its requests get keep-alive agents of
+ * their own, away from the global ones the SDK's EventSource streams use: axios sends them through
+ * follow-redirects, whose request timeout leaves `socket.destroy` listening for the socket's "timeout"
+ * event after the request is done, and a stream reusing such a socket from the global agent (whose
+ * sockets time out after 5 s idle) was destroyed by the first 5 s without a payment ("payment stream
+ * failed: connection lost").
+ */
+export function horizonServer(url: string, timeoutMs: number): { server: Horizon.Server; close: () => void } {
+  const server = new Horizon.Server(url, { allowHttp: new URL(url).protocol === "http:" });
+  server.httpClient.defaults.timeout = timeoutMs;
+  const agentOptions = { keepAlive: true, timeout: 5_000 };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+  // The client is an axios instance (the SDK's build with axios), though its type leaves these options out.
+  Object.assign(server.httpClient.defaults, { httpAgent: agents.http, httpsAgent: agents.https });
+  return {
+    server,
+    close: () => {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}
+
+/**
  * The chain as Horizon's payment lists show it, read by ledger range: each account's own list for a
  * few accounts, the network's list (`/payments`) filtered locally for more — one request per 200
  * payments on the network, however many accounts are watched, instead of a stream per account.
  */
 export function createHorizonSource(options: HorizonSourceOptions): LedgerSource {
-  const server = new Horizon.Server(options.url, { allowHttp: new URL(options.url).protocol === "http:" });
-  server.httpClient.defaults.timeout = options.timeoutMs ?? 30_000;
-  // Keep-alive agents of its own (see ingest.ts for why not the global ones).
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-  Object.assign(server.httpClient.defaults, { httpAgent: agents.http, httpsAgent: agents.https });
+  const { server, close } = horizonServer(options.url, options.timeoutMs ?? 30_000);
   const never = new AbortController().signal;
 
   /** Records of `list` with ledgers `from` … `to`, page by page. */
@@ -98,9 +119,6 @@ export function createHorizonSource(options: HorizonSourceOptions): LedgerSource
       return found;
     },
 
-    async close() {
-      agents.http.destroy();
-      agents.https.destroy();
-    },
+    close: async () => close(),
   };
 }

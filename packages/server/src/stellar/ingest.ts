@@ -1,7 +1,4 @@
-import http from "node:http";
-import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Horizon } from "@stellar/stellar-sdk";
 import client from "prom-client";
 import { backoffMs } from "../backoff.js";
 import type { Clock } from "../clock.js";
@@ -9,6 +6,7 @@ import type { Config } from "../config.js";
 import type { Pool } from "../db/pool.js";
 import type { Metrics } from "../metrics/registry.js";
 import { advisoryLocks, leaseLocks } from "./account-locks.js";
+import { horizonServer } from "./horizon-source.js";
 import { ingestAccount, RECONNECT_BACKOFF, type ApplyRecord, type IngestLog, type IngestMetrics } from "./ingest-account.js";
 import { listMerchantAccounts } from "./ingest-store.js";
 
@@ -115,18 +113,7 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): Payment
   const networkPassphrase = deps.networkPassphrase ?? config.stellar.networkPassphrase;
   const pollAccountsMs = deps.pollAccountsMs ?? DEFAULT_POLL_ACCOUNTS_MS;
   const watchdogMs = deps.watchdogMs ?? DEFAULT_WATCHDOG_MS;
-  // An http:// Horizon is only ever one the operator configured explicitly.
-  const server = new Horizon.Server(horizonUrl, { allowHttp: new URL(horizonUrl).protocol === "http:" });
-  server.httpClient.defaults.timeout = watchdogMs;
-  // The SDK's requests get keep-alive agents of their own, away from the global ones its EventSource
-  // streams use. axios sends them through follow-redirects, whose request timeout leaves
-  // `socket.destroy` listening for the socket's "timeout" event after the request is done; a stream
-  // reusing such a socket from the global agent (whose sockets time out after 5 s idle) was destroyed
-  // by the first 5 s without a payment ("payment stream failed: connection lost").
-  const agentOptions = { keepAlive: true, timeout: 5_000 };
-  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-  // The client is an axios instance (the SDK's build with axios), though its type leaves these options out.
-  Object.assign(server.httpClient.defaults, { httpAgent: agents.http, httpsAgent: agents.https });
+  const { server, close } = horizonServer(horizonUrl, watchdogMs);
   const metrics = createIngestMetrics(deps.metrics.registry);
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase };
 
@@ -197,9 +184,6 @@ export function startPaymentIngestion<T>(deps: PaymentIngestionDeps<T>): Payment
         await sleep(backoffMs(failures, RECONNECT_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
       }
     }
-  })().finally(() => {
-    agents.http.destroy();
-    agents.https.destroy();
-  });
+  })().finally(close);
   return { done, streamState: (account) => metrics.streams.get(account) };
 }

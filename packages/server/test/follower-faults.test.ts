@@ -13,7 +13,7 @@ import { backfillFromHorizon } from "../src/stellar/follower-backfill.js";
 import { followerLockKey, startFollowerIngestion } from "../src/stellar/follower.js";
 import { createRpcSource } from "../src/stellar/rpc-source.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { metricValue, newMerchant, waitFor } from "./support/ingest.js";
+import { advisoryLockHolder, metricValue, newMerchant, waitFor } from "./support/ingest.js";
 import { sourceModule, spawnScript } from "./support/process.js";
 
 /** The ledger follower (reading Stellar RPC) under faults: a killed holder, an account added behind it, a retention gap. */
@@ -120,15 +120,7 @@ describe("the ledger follower under faults", () => {
     const payer = await network.newAccount("1000");
     const { merchant, account } = await newMerchant(db.pool, network);
     const children = [spawnIngester(), spawnIngester()];
-    const holder = async () => {
-      const { rows } = await db.pool.query<{ application_name: string }>(
-        `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
-         where l.locktype = 'advisory' and l.granted and ((l.classid::int8 << 32) | l.objid::int8) = $1::int8`,
-        [followerLockKey(network.networkPassphrase)],
-      );
-      const pid = rows.length === 1 ? Number(/^lumenpay-ingest (\d+)@/.exec(rows[0]!.application_name)?.[1]) : undefined;
-      return children.find((c) => c.pid === pid);
-    };
+    const holder = () => advisoryLockHolder(db.pool, followerLockKey(network.networkPassphrase), children);
     const payAndConfirm = async () => {
       const payment = await newPayment(merchant, "1");
       await network.pay({ from: payer, to: account, amount: "1", memo: Memo.id(payment.memo!.value) });
@@ -177,7 +169,7 @@ describe("the ledger follower under faults", () => {
 
     const source = createRpcSource({ url: network.rpcUrl!, networkPassphrase: network.networkPassphrase, registry: createMetrics(db.pool).registry });
     cleanups.push(() => source.close());
-    const deps = { pool: db.pool, source, horizonUrl: network.url, networkPassphrase: network.networkPassphrase, links: links(), clock: systemClock, log: { info: () => undefined }, apply: applyIncoming };
+    const deps = { pool: db.pool, source, horizonUrl: network.url, networkPassphrase: network.networkPassphrase, links: links(), clock: systemClock, log: { info: () => undefined, warn: () => undefined }, apply: applyIncoming };
     const filled = await backfillFromHorizon(deps);
     expect(filled).toEqual([expect.objectContaining({ position: "follower", fromLedger: stoppedAt + 1, operations: expect.any(Number) })]);
     expect(await statusOf(lost.id)).toBe("confirmed");

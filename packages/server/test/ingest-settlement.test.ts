@@ -10,7 +10,7 @@ import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from ".
 import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { connected, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
+import { advisoryLockHolder, connected, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
 import { sourceModule, spawnScript } from "./support/process.js";
 
 let db: TestDatabase;
@@ -132,15 +132,7 @@ describe("payment ingestion with settlement", () => {
     const payer = await horizon.newAccount("100");
     const { merchant, account } = await newMerchant(db.pool, horizon);
     const children = [spawnIngester(), spawnIngester()];
-    const holder = async () => {
-      const { rows } = await db.pool.query<{ application_name: string }>(
-        `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
-         where l.locktype = 'advisory' and l.granted and ((l.classid::int8 << 32) | l.objid::int8) = $1::int8`,
-        [ingestLockKey(horizon.networkPassphrase, account)],
-      );
-      const pid = rows.length === 1 ? Number(/^lumenpay-ingest (\d+)@/.exec(rows[0]!.application_name)?.[1]) : undefined;
-      return children.find((c) => c.pid === pid);
-    };
+    const holder = () => advisoryLockHolder(db.pool, ingestLockKey(horizon.networkPassphrase, account), children);
     const payAndConfirm = async () => {
       const payment = await newPayment(merchant, "1");
       await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.id(payment.memo!.value) });

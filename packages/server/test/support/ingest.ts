@@ -101,3 +101,14 @@ export async function storedCursor(pool: Pool, networkPassphrase: string, accoun
   );
   return rows[0]?.paging_token;
 }
+
+/** Which of `children` holds the session advisory lock `key` (each names its pid in its application_name); undefined when none does. */
+export async function advisoryLockHolder<C extends { pid?: number }>(pool: Pool, key: string, children: C[]): Promise<C | undefined> {
+  const { rows } = await pool.query<{ application_name: string }>(
+    `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
+     where l.locktype = 'advisory' and l.granted and ((l.classid::int8 << 32) | l.objid::int8) = $1::int8`,
+    [key],
+  );
+  const pid = rows.length === 1 ? Number(/^lumenpay-ingest (\d+)@/.exec(rows[0]!.application_name)?.[1]) : undefined;
+  return children.find((c) => c.pid === pid);
+}

@@ -49,7 +49,7 @@ async function bareServer(status: number, contentType: string, body: string, poo
 export async function run(): Promise<void> {
   const db = await createBenchDatabase();
   const config = loadConfig({ LOG_LEVEL: "silent", API_RATE_LIMIT_PER_MINUTE: "100000000" });
-  const app = await buildApp({ config, pool: db.pool, clock: systemClock, logger: createLogger("silent") });
+  const app = await buildApp({ config, pool: db.pool, clock: systemClock, logger: createLogger("silent"), directUrl: db.url });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   try {

@@ -24,8 +24,9 @@ export interface AppDeps {
    */
   wakeup?: DeliveryWakeup;
   /**
-   * A direct (non-pooler) connection to the database, for LISTEN: cached stellar.toml files are then
-   * dropped as soon as their merchant changes on any instance; without it they are re-read every second.
+   * A direct (non-pooler) connection to the database, for LISTEN: stellar.toml files and API keys are then
+   * cached, and dropped as soon as their merchant or key changes on any instance (re-read every second
+   * whatever happens); without it stellar.toml files are re-read every second and keys on every request.
    */
   directUrl?: string;
   /**

@@ -14,8 +14,10 @@ import { eventRoutes } from "./events/routes.js";
 import { webhookEndpointRoutes } from "./webhooks/endpoint-routes.js";
 import { deliveryRoutes } from "./webhooks/delivery-routes.js";
 import { registerDashboard } from "./dashboard/routes.js";
+import { listenForMerchantChanges, type MerchantChanges } from "./merchants/changes.js";
 
-export type RouteDeps = AppDeps & { metrics: Metrics; wakeup: DeliveryWakeup };
+/** `merchantChanges` is there when the app has a direct connection to LISTEN on (see `AppDeps.directUrl`). */
+export type RouteDeps = AppDeps & { metrics: Metrics; wakeup: DeliveryWakeup; merchantChanges?: MerchantChanges };
 
 /**
  * Every plugin, registered explicitly: the probes, then (with the `api` role) public routes and the
@@ -25,12 +27,17 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(metricsRoutes, { metrics: deps.metrics, config: deps.config });
   if (deps.api === false) return;
+  if (deps.directUrl) {
+    const merchantChanges = listenForMerchantChanges(deps.directUrl, app.log);
+    app.addHook("onClose", () => merchantChanges.close());
+    deps = { ...deps, merchantChanges };
+  }
   await app.register(sep1Routes, deps);
   await app.register(checkoutRoutes, deps);
   await app.register(async (dashboard) => registerDashboard(dashboard, deps), { prefix: "/dashboard" });
 
   await app.register(async (v1) => {
-    requireApiKey(v1, { pool: deps.pool, clock: deps.clock, ...deps.config.api });
+    requireApiKey(v1, { pool: deps.pool, clock: deps.clock, merchantChanges: deps.merchantChanges, ...deps.config.api });
     await v1.register(merchantRoutes, deps);
     await v1.register(paymentRoutes, deps);
     await v1.register(unmatchedPaymentRoutes, deps);

@@ -6,7 +6,8 @@ import { applyPaymentRecord } from "../src/payments/settlement.js";
 import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { buildTestApp, seedMerchant, type TestApp } from "./support/app.js";
 import { accessibilityProblemsUnderCsp, decodeQr, launchBrowser, screenshot, VIEWPORTS } from "./support/browser.js";
-import { startIngestion, waitFor } from "./support/ingest.js";
+import { startIngestion } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { runCli } from "./support/process.js";
 
 /**

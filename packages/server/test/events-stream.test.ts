@@ -17,7 +17,7 @@ import { createMetrics } from "../src/metrics/registry.js";
 import { createDeliveryWakeup } from "../src/webhooks/wakeup.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { openSse } from "./support/sse.js";
 
 /**

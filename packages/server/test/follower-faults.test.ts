@@ -13,7 +13,8 @@ import { backfillFromHorizon } from "../src/stellar/follower-backfill.js";
 import { followerLockKey, startFollowerIngestion } from "../src/stellar/follower.js";
 import { createRpcSource } from "../src/stellar/rpc-source.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { advisoryLockHolder, metricValue, newMerchant, waitFor } from "./support/ingest.js";
+import { advisoryLockHolder, metricValue, newMerchant } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { sourceModule, spawnScript } from "./support/process.js";
 
 /** The ledger follower (reading Stellar RPC) under faults: a killed holder, an account added behind it, a retention gap. */

@@ -9,7 +9,8 @@ import { createRpcClient } from "../src/stellar/rpc-client.js";
 import { createRpcSource } from "../src/stellar/rpc-source.js";
 import { useChainApp } from "./support/chain.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { startIngestion, storedCursor, waitFor } from "./support/ingest.js";
+import { startIngestion, storedCursor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 
 /**
  * Every way of detecting payments — Horizon streams per account, and the ledger follower reading Stellar

@@ -11,7 +11,8 @@ import { applyPaymentRecord, type SettlementOutcome } from "../src/payments/sett
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { TestClock } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { startIngestion, storedCursor, waitFor } from "./support/ingest.js";
+import { startIngestion, storedCursor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 
 /**
  * A TCP gate in front of Horizon: while shut, every connection is dropped at once (Horizon is

@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { connected, metricValue, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
+import { connected, metricValue, newMerchant, opToken, startIngestion, storedCursor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 
 let db: TestDatabase;
 const cleanups: Array<() => Promise<void>> = [];

@@ -10,7 +10,8 @@ import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from ".
 import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { advisoryLockHolder, connected, newMerchant, opToken, startIngestion, storedCursor, waitFor } from "./support/ingest.js";
+import { advisoryLockHolder, connected, newMerchant, opToken, startIngestion, storedCursor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { sourceModule, spawnScript } from "./support/process.js";
 
 let db: TestDatabase;

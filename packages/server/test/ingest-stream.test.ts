@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Metrics } from "../src/metrics/registry.js";
 import { startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { newMerchant, startIngestion, waitFor } from "./support/ingest.js";
+import { newMerchant, startIngestion } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 
 let db: TestDatabase;
 const cleanups: Array<() => Promise<void>> = [];

@@ -7,7 +7,8 @@ import { RECONNECT_BACKOFF } from "../src/stellar/ingest-account.js";
 import { type ApplyRecord, ingestLockKey, parsePagingToken } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { connected, metricValue, newMerchant, opToken, pastTheSecondOf, startIngestion, storedCursor, waitFor as waitUntil } from "./support/ingest.js";
+import { connected, metricValue, newMerchant, opToken, pastTheSecondOf, startIngestion, storedCursor } from "./support/ingest.js";
+import { waitFor as waitUntil } from "./support/wait.js";
 
 let db: TestDatabase;
 let horizon: LocalHorizon;

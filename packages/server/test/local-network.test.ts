@@ -7,7 +7,7 @@ import { loadConfig } from "../src/config.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { closedPort, runCli, startNetworkProcess, startServerProcess, type ServerProcess } from "./support/process.js";
 
 let db: TestDatabase;

@@ -5,7 +5,8 @@ import { Horizon, Keypair } from "@stellar/stellar-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMerchant } from "../src/merchants/service.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { pastTheSecondOf, waitFor } from "./support/ingest.js";
+import { pastTheSecondOf } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { runCli, startNetworkProcess, startServerProcess, type ServerProcess } from "./support/process.js";
 import { startReceiver } from "./support/receiver.js";
 

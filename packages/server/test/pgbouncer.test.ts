@@ -12,7 +12,8 @@ import { createWebhookMetrics } from "../src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../src/webhooks/runtime.js";
 import { createDeliveryWakeup } from "../src/webhooks/wakeup.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { connected, pastTheSecondOf, startIngestion, waitFor } from "./support/ingest.js";
+import { connected, pastTheSecondOf, startIngestion } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { startPgBouncer, type PgBouncer } from "./support/pgbouncer.js";
 import { startReceiver } from "./support/receiver.js";
 

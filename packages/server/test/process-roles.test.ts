@@ -4,7 +4,7 @@ import { DELIVERIES_CHANNEL } from "../src/webhooks/wakeup.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
 import { startReceiver } from "./support/receiver.js";
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { startReceiver } from "./support/receiver.js";
 import { runCli, startServerProcess, type ServerProcess } from "./support/process.js";
 

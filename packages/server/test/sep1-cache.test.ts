@@ -10,11 +10,11 @@ import { createLogger } from "../src/logger.js";
 import { createMerchant, type MerchantIn } from "../src/merchants/service.js";
 import { verifyHomeDomain } from "../src/merchants/home-domain.js";
 import { getMerchant, MERCHANT_CHANGES_CHANNEL, updateMerchant } from "../src/merchants/store.js";
-import { LookupCache, type Found, type LookupCacheOptions } from "../src/sep1/cache.js";
+import { LookupCache, type Found, type LookupCacheOptions } from "../src/lookup-cache.js";
 import { TOML_MAX_AGE_MS } from "../src/sep1/routes.js";
 import { randomAccount, TestClock } from "./support/app.js";
-import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { createTestDatabase, listenersUp, type TestDatabase } from "./support/db.js";
+import { waitFor } from "./support/wait.js";
 
 const config = loadConfig({ LOG_LEVEL: "silent" });
 
@@ -66,16 +66,7 @@ afterAll(async () => {
 const LISTEN_QUERY = `listen "${MERCHANT_CHANGES_CHANNEL}"`;
 
 /** Both instances' LISTEN connections are up: a notification sent now reaches them. */
-async function bothListening(): Promise<void> {
-  await waitFor(async () => {
-    const { rows } = await db.pool.query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity
-       where datname = current_database() and application_name = 'lumenpay-listener' and query = $1 and state = 'idle'`,
-      [LISTEN_QUERY],
-    );
-    return rows[0]!.n === 2;
-  }, "both instances to LISTEN");
-}
+const bothListening = () => listenersUp(db, MERCHANT_CHANGES_CHANNEL, 2);
 
 /**
  * Returns once `i` has handled every notification committed before this call (a merchant's creation

@@ -10,7 +10,7 @@ import { createWebhookMetrics } from "../src/webhooks/metrics.js";
 import { startWebhookRuntime } from "../src/webhooks/runtime.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { startReceiver } from "./support/receiver.js";
 
 /** What production traffic hits: endpoints removed mid-flight, deliveries that cannot be signed. */

@@ -16,7 +16,7 @@ import { createDeliveryWakeup, DELIVERIES_CHANNEL, type DeliveryWakeup } from ".
 import { randomAccount } from "./support/app.js";
 import { DashboardSession, dashboardUser } from "./support/dashboard.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { waitFor } from "./support/ingest.js";
+import { waitFor } from "./support/wait.js";
 import { startReceiver } from "./support/receiver.js";
 
 /** Waking the delivery workers after commits (webhooks/wakeup.ts), and the paths that must do it. */

@@ -116,6 +116,7 @@ export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
   app.patch<{ Body: MerchantPatch }>(
     "/merchant",
     {
+      config: { freshMerchant: true },
       schema: {
         tags: ["merchant"],
         summary: "Update your merchant profile",
@@ -136,6 +137,7 @@ export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
   app.post(
     "/merchant/home_domain/verify",
     {
+      config: { freshMerchant: true },
       schema: {
         tags: ["merchant"],
         summary: "Verify your home domain through DNS",
@@ -157,6 +159,7 @@ export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
   app.post<{ Body: { account: string } }>(
     "/merchant/accounts/challenge",
     {
+      config: { freshMerchant: true },
       schema: {
         tags: ["merchant"],
         summary: "Get a challenge proving control of an account",
@@ -178,6 +181,7 @@ export const merchantRoutes: FastifyPluginAsync<RouteDeps> = async (app, { pool,
   app.post<{ Body: { transaction: string } }>(
     "/merchant/accounts",
     {
+      config: { freshMerchant: true },
       schema: {
         tags: ["merchant"],
         summary: "Attach an account with a signed challenge",

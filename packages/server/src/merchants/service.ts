@@ -156,7 +156,7 @@ export async function attachAccounts(tx: Db, merchantId: string, accounts: strin
 }
 
 /**
- * Runs `write` on merchant `id` in a transaction that announces the change (for cached stellar.toml files),
+ * Runs `write` on merchant `id` in a transaction that announces the change (for cached stellar.toml files and keys),
  * turning a home domain verified by another merchant meanwhile into its 409.
  */
 const writeMerchant = <T>(pool: Pool, id: string, write: (tx: Db) => Promise<T>): Promise<T> =>
@@ -251,15 +251,20 @@ export async function rotateApiKey(pool: Pool, keyId: string, graceHours: number
     if (!old || old.revokedAt || !inScope(old, scope)) throw new HttpError(404, "resource_not_found", `No active API key ${keyId}.`);
     const replaced = await store.expireApiKeyBy(tx, keyId, new Date(now.getTime() + graceHours * 3_600_000));
     const { key, secret } = await issueApiKey(tx, old.merchantId, null);
+    await store.notifyMerchantChanged(tx, old.merchantId);
     return { old: replaced!, key, secret };
   });
 }
 
+/** Revokes a key; the announcement makes every instance forget it at once (each re-reads keys every second anyway). */
 export async function revokeApiKey(pool: Pool, keyId: string, now: Date, scope: KeyScope = {}): Promise<ApiKey> {
-  const found = await store.getApiKey(pool, keyId);
-  const key = found && inScope(found, scope) ? await store.revokeApiKey(pool, keyId, now) : undefined;
-  if (!key) throw new HttpError(404, "resource_not_found", `No API key ${keyId}.`);
-  return key;
+  return transaction(pool, async (tx) => {
+    const found = await store.getApiKey(tx, keyId);
+    const key = found && inScope(found, scope) ? await store.revokeApiKey(tx, keyId, now) : undefined;
+    if (!key) throw new HttpError(404, "resource_not_found", `No API key ${keyId}.`);
+    await store.notifyMerchantChanged(tx, key.merchantId);
+    return key;
+  });
 }
 
 export function apiKeyOut(k: ApiKey) {

@@ -189,7 +189,10 @@ export async function markHomeDomainVerified(db: Db, id: string, claim: HomeDoma
   return rowCount === 1;
 }
 
-/** Where a merchant's id is announced when what it publishes (its stellar.toml) may have changed. */
+/**
+ * Where a merchant's id is announced when the merchant, what it publishes (its stellar.toml) or its API
+ * keys may have changed.
+ */
 export const MERCHANT_CHANGES_CHANNEL = "lumenpay_merchants";
 
 /**
@@ -263,16 +266,25 @@ export async function insertApiKey(
 }
 
 /** The usable key with this hash and its merchant, in one round trip (every API request asks this). */
+/** What an API key lookup found: the key, its merchant, and the requests counted in the key's window so far. */
+export interface KeyLookup {
+  key: ApiKey;
+  merchant: Merchant;
+  /** Requests in the key's one-minute window, on every instance, as of this lookup (its own `uses` included). */
+  windowRequests: number;
+  windowStart: Date;
+}
+
+/** The start of the one-minute rate-limit window `now` falls in. */
+export const usageWindowStart = (now: Date) => new Date(now.getTime() - (now.getTime() % 60_000));
+
 /**
- * The usable key with this hash and its merchant, counting the request in the key's current one-minute
- * window (`windowRequests`, shared by every instance): one round trip, as every API request asks it.
+ * The usable key with this hash and its merchant, adding `uses` requests to the key's current one-minute
+ * window (shared by every instance) and recording the key's use at minute granularity (a write on every
+ * request would contend on one row): one round trip.
  */
-export async function findMerchantByApiKey(
-  db: Db,
-  hash: Buffer,
-  now: Date,
-): Promise<{ key: ApiKey; merchant: Merchant; windowRequests: number; windowEndsAt: Date } | undefined> {
-  const windowStart = new Date(now.getTime() - (now.getTime() % 60_000));
+export async function findMerchantByApiKey(db: Db, hash: Buffer, now: Date, uses: number): Promise<KeyLookup | undefined> {
+  const windowStart = usageWindowStart(now);
   const { rows } = await db.query<
     MerchantRow & { key_id: string; key_prefix: string; key_created_at: Date; key_expires_at: Date | null; key_last_used_at: Date | null; window_requests: number }
   >(
@@ -282,18 +294,21 @@ export async function findMerchantByApiKey(
        from api_keys k join merchants m on m.id = k.merchant_id
        where k.hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)
      ), counted as (
-       insert into api_key_usage (key_id, window_start, requests) select key_id, $3, 1 from found
-       on conflict (key_id, window_start) do update set requests = api_key_usage.requests + 1
+       insert into api_key_usage (key_id, window_start, requests) select key_id, $3, $4 from found
+       on conflict (key_id, window_start) do update set requests = api_key_usage.requests + excluded.requests
        returning requests
+     ), touched as (
+       update api_keys set last_used_at = $2
+       where id = (select key_id from found) and (last_used_at is null or last_used_at < $2::timestamptz - interval '1 minute')
      )
      select found.*, (select requests from counted) as window_requests from found`,
-    [hash, now, windowStart],
+    [hash, now, windowStart, uses],
   );
   const r = rows[0];
   if (!r) return undefined;
   return {
     windowRequests: r.window_requests,
-    windowEndsAt: new Date(windowStart.getTime() + 60_000),
+    windowStart,
     merchant: toMerchant(r),
     key: {
       id: r.key_id,
@@ -311,10 +326,6 @@ export async function findMerchantByApiKey(
 export async function purgeApiKeyUsage(db: Db, before: Date): Promise<number> {
   const { rowCount } = await db.query("delete from api_key_usage where window_start < $1", [new Date(before.getTime() - 60_000)]);
   return rowCount ?? 0;
-}
-
-export async function touchApiKey(db: Db, id: string, now: Date): Promise<void> {
-  await db.query("update api_keys set last_used_at = $2 where id = $1", [id, now]);
 }
 
 export async function getApiKey(db: Db, id: string): Promise<ApiKey | undefined> {

@@ -7,10 +7,9 @@ import type { Config } from "../config.js";
 import { HttpError, notFound } from "../http/errors.js";
 import { idPattern } from "../ids.js";
 import { mayServeHost } from "../merchants/home-domain.js";
-import { getMerchant, getMerchantByVerifiedHomeDomain, MERCHANT_CHANGES_CHANNEL, ORG_FIELDS, type Merchant } from "../merchants/store.js";
+import { getMerchant, getMerchantByVerifiedHomeDomain, ORG_FIELDS, type Merchant } from "../merchants/store.js";
 import type { RouteDeps } from "../routes.js";
-import { createNotificationListener } from "../webhooks/listener.js";
-import { LookupCache, type Found } from "./cache.js";
+import { LookupCache, type Found } from "../lookup-cache.js";
 
 /** The SEP-1 version the served files follow (its `VERSION` field). */
 export const SEP1_VERSION = "2.7.0";
@@ -92,7 +91,7 @@ const MAX_HOST_LENGTH = 259;
 const ID_KEY = "id:";
 const HOST_KEY = "host:";
 
-export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, config, clock, directUrl }) => {
+export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, config, clock, merchantChanges }) => {
   const platform = {
     stellar: config.stellar,
     signingKey: config.webhookSigningSeed ? Keypair.fromSecret(config.webhookSigningSeed).publicKey() : undefined,
@@ -139,15 +138,7 @@ export const sep1Routes: FastifyPluginAsync<RouteDeps> = async (app, { pool, con
     maxEntries: MAX_CACHED_LOOKUPS,
     maxBytes: MAX_CACHED_BYTES,
   });
-  if (directUrl) {
-    const changes = createNotificationListener({
-      connectionString: directUrl,
-      channel: MERCHANT_CHANGES_CHANNEL,
-      log: app.log,
-      onNotification: (merchantId) => (merchantId === null ? files.clear() : files.dropMerchant(merchantId)),
-    });
-    app.addHook("onClose", () => changes.close());
-  }
+  merchantChanges?.onChange((merchantId) => (merchantId === null ? files.clear() : files.dropMerchant(merchantId)));
 
   app.get<{ Querystring: Sep1Query }>(
     "/.well-known/stellar.toml",

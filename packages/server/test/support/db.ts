@@ -3,6 +3,7 @@ import { inject } from "vitest";
 import { randomToken } from "../../src/ids.js";
 import { createPool } from "../../src/db/pool.js";
 import { loadConfig } from "../../src/config.js";
+import { waitFor } from "./wait.js";
 
 export interface TestDatabase {
   /** Connection URL of this test file's own database. */
@@ -61,4 +62,16 @@ export async function createTestDatabase({ migrated = true, copyOf }: { migrated
       await adminQuery(`drop database if exists ${name} with (force)`);
     },
   };
+}
+
+/** Returns once `count` connections of this database LISTEN on `channel`, idle: a notification sent now reaches them. */
+export async function listenersUp(db: TestDatabase, channel: string, count: number): Promise<void> {
+  await waitFor(async () => {
+    const { rows } = await db.pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+       where datname = current_database() and application_name = 'lumenpay-listener' and query = $1 and state = 'idle'`,
+      [`listen "${channel}"`],
+    );
+    return rows[0]!.n === count;
+  }, `${count} listeners on ${channel}`);
 }

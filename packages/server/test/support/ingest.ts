@@ -9,17 +9,7 @@ import { createMetrics, type Metrics } from "../../src/metrics/registry.js";
 import { startPaymentIngestion, type PaymentIngestion, type PaymentIngestionDeps } from "../../src/stellar/ingest.js";
 import type { LocalHorizon } from "../../src/stellar/local-horizon/index.js";
 import type { TestDatabase } from "./db.js";
-
-/** Polls `check` every 25 ms until it returns something other than undefined/false. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { waitFor } from "./wait.js";
 
 export type IngestionOptions<T> = Pick<
   PaymentIngestionDeps<T>,

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { waitFor } from "./ingest.js";
+import { waitFor } from "./wait.js";
 
 /**
  * A real PgBouncer (Debian's package; `.ci/run` installs it) in transaction mode on a free port, in

@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.js";
+import type { Clock } from "./clock.js";
 
 /** What a lookup found: the merchant a key names and what is served for it, or null when it names none. */
 export type Found<T> = { merchantId: string; value: T } | null;
@@ -24,7 +24,7 @@ export interface LookupCacheOptions<T> {
 }
 
 /**
- * Lookups by key (a Host, a merchant id), including the keys that name no merchant, kept in least
+ * Lookups by key (a Host, a merchant id, an API key's hash), including the keys that name no merchant, kept in least
  * recently used order within `maxEntries` and `maxBytes`. Concurrent misses on a key share one read.
  */
 export class LookupCache<T> {

@@ -65,7 +65,7 @@ interface FollowerMetrics {
   gapLedgers: client.Gauge;
 }
 
-function createFollowerMetrics(registry: client.Registry): FollowerMetrics {
+export function createFollowerMetrics(registry: client.Registry): FollowerMetrics {
   return {
     followerLedger: new client.Gauge({ name: "ingest_follower_ledger", help: "The last ledger the ledger follower applied.", registers: [registry] }),
     lagSeconds: new client.Gauge({

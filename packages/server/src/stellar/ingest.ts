@@ -48,7 +48,7 @@ const DEFAULT_LEASE_TTL_MS = 30_000;
 export { ingestLockKey } from "./account-locks.js";
 
 /** Gauges computed at scrape time from the per-account state, which never leaves the process. */
-function createIngestMetrics(registry: client.Registry): IngestMetrics {
+export function createIngestMetrics(registry: client.Registry): IngestMetrics {
   const streams = new Map<string, 0 | 1>();
   const lag = new Map<string, number>();
   new client.Gauge({

@@ -187,10 +187,10 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         request,
         reply,
         async (db) => {
-          const { payment, queued } = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
+          const { payment, out, queued } = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,
-            body: paymentOut(payment, links),
+            body: out,
             afterCommit: () => {
               metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) });
               if (queued) wakeup.wake();

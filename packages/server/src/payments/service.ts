@@ -224,7 +224,8 @@ const GENERATED_MEMO_ATTEMPTS = 5;
  * pool (an implicit transaction), or the caller's transaction when it writes other rows atomically
  * with it (the idempotency record). A generated id memo or muxed id is retried on the rare
  * collision, which wrote nothing; a memo the merchant chose that is already open is a 409.
- * `queued`: the event was queued for delivery, so wake the workers once `db` has committed.
+ * `queued`: the event was queued for delivery, so wake the workers once `db` has committed; `out`: the
+ * payment's public shape, as its event carries it.
  */
 export async function createPayment(
   db: Db,
@@ -233,7 +234,7 @@ export async function createPayment(
   now: Date,
   links: PaymentLinks,
   defaults: PaymentDefaults,
-): Promise<{ payment: Payment; queued: boolean }> {
+): Promise<{ payment: Payment; out: PaymentOut; queued: boolean }> {
   const { muxed, ...fields } = validatePayment(merchant, input, now, defaults);
   for (let attempt = 0; attempt < GENERATED_MEMO_ATTEMPTS; attempt++) {
     const identity = muxed ? { muxedId: randomMuxedId(), memo: null } : { muxedId: null, memo: fields.memo ?? randomIdMemo() };
@@ -251,9 +252,10 @@ export async function createPayment(
       settlements: [],
     };
     const type = "payment.created";
-    const event = envelopeOf({ merchantId: merchant.id, type, object: paymentOut(payment, links), now, payment: { id: payment.id, sequence: 1 } });
+    const out = paymentOut(payment, links);
+    const event = envelopeOf({ merchantId: merchant.id, type, object: out, now, payment: { id: payment.id, sequence: 1 } });
     const written = await store.insertPaymentWithEvent(db, payment, { ...event, type });
-    if (written.created) return { payment, queued: written.queued };
+    if (written.created) return { payment, out, queued: written.queued };
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");
     }

@@ -80,7 +80,7 @@ describe("webhook delivery across a PostgreSQL restart", () => {
 
     // The test's own pool, which must also survive the restart (createPool handles dropped idle clients).
     pool = createPool(postgres.url, { ...loadConfig({}).db, poolMin: 0, poolMax: 4 });
-    const { merchant } = await createMerchant(pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
+    const { merchant, secret: apiKey } = await createMerchant(pool, { name: "Acme", email: "ops@acme.test", accounts: [Keypair.random().publicKey()] }, new Date());
     await insertEndpoint(pool, {
       id: newId("we"),
       merchantId: merchant.id,
@@ -116,6 +116,11 @@ describe("webhook delivery across a PostgreSQL restart", () => {
     const committedBefore = committed.length;
     // The server notices: it is not ready while its database is down.
     await until(async () => (await readyStatus()) === 503, "/ready to report the database down");
+    // The API says so too: retry, nothing broke (not a 500 with a stack trace in the log).
+    const down = await fetch(`${ready.url as string}/v1/payments`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(down.status).toBe(503);
+    expect(down.headers.get("retry-after")).toBe("1");
+    expect(((await down.json()) as { error: { code: string } }).error.code).toBe("database_unavailable");
     await sleep(1000);
     postgres = await startEmbeddedPostgres({ dataDir, log: quiet });
     // Same data dir, same port: the server reconnects to the URL it was given.

@@ -53,6 +53,20 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: "invalid_request", message: "Content-Length does not match the body." },
 };
 
+/**
+ * The database could not be reached, or went away during the request (a restart, a failover, a pool
+ * that could not connect in time): nothing was done that a retry would repeat wrongly, so the client is
+ * told to retry rather than that something broke.
+ */
+function databaseUnavailable(error: { code?: unknown; message?: unknown }): boolean {
+  const code = typeof error.code === "string" ? error.code : "";
+  return (
+    ["ECONNREFUSED", "ECONNRESET", "EPIPE", "57P01", "57P02", "57P03"].includes(code) ||
+    /^08[0-9A-Z]{3}$/.test(code) ||
+    /^(Connection terminated|timeout exceeded when trying to connect)/.test(String(error.message))
+  );
+}
+
 /** Maps every error to the API's error shape; 5xx messages never leak internals. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -78,6 +92,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.status(error.statusCode).send({ error: { code: "invalid_request", message: error.message } });
+    }
+    if (databaseUnavailable(error)) {
+      request.log.warn({ reason: error.message }, "database unavailable; answered 503");
+      reply.header("retry-after", "1");
+      return reply.status(503).send({ error: { code: "database_unavailable", message: "The database cannot be reached right now; retry in a moment." } });
     }
     request.log.error({ err: error }, "unhandled error");
     return reply.status(500).send({ error: { code: "internal_error", message: "Something went wrong on our side." } });

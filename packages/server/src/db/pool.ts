@@ -22,6 +22,11 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
   // An idle client can die under us (database restart, admin termination). Without a listener
   // that would crash the process; the pool discards the client and the next query reconnects.
   pool.on("error", (error) => log?.warn({ err: error }, "idle database connection lost"));
+  // pg-pool listens to a client only while it is idle or running pool.query: one lent out between
+  // queries, or being ended after a failed query, reports its session's end (a database restart sends
+  // every session a FATAL) as an 'error' event nobody would hear, which kills the process (found by
+  // `npm run chaos`). A query that needed the connection fails on its own.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 
@@ -54,12 +59,9 @@ export async function transaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => P
 }
 
 async function runTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  // A connection dropped during the transaction rejects its query; createPool keeps the client's
+  // 'error' event from killing the process.
   const client = await pool.connect();
-  // pg-pool only listens for errors on idle clients: without this, a connection dropped during the
-  // transaction (a database restart, pg_terminate_backend) is an uncaught exception that kills the
-  // process. The failed query rejects anyway.
-  const ignore = () => undefined;
-  client.on("error", ignore);
   let failed = false;
   try {
     await client.query("begin");
@@ -68,10 +70,9 @@ async function runTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promi
     return result;
   } catch (error) {
     failed = true;
-    await client.query("rollback").catch(ignore);
+    await client.query("rollback").catch(() => undefined);
     throw error;
   } finally {
-    client.off("error", ignore);
     // A client whose transaction failed may be broken: discard it rather than pool it.
     client.release(failed);
   }

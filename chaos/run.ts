@@ -1,0 +1,244 @@
+/**
+ * `npm run chaos [-- --short]`: payments through the whole path — created through the API, paid on the
+ * local network, detected, confirmed, sent as webhooks — while processes are SIGKILLed and restarted,
+ * PostgreSQL restarts and the network pauses for longer than a payment's expiry. Then every payment's
+ * state is checked against the ledger, every event against what each receiver verified, and the API's
+ * error rate during each fault is printed. Exits 1 if anything was lost, double-confirmed or mis-stated.
+ * Loopback only; stops by itself.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Keypair } from "@stellar/stellar-sdk";
+import { loadConfig } from "../packages/server/src/config.js";
+import { createPool } from "../packages/server/src/db/pool.js";
+import { createMerchant } from "../packages/server/src/merchants/service.js";
+import { Database, Lumenpay, lumenpayEnv, newEncryptionKey, runDirectory, startNetwork } from "./cluster.js";
+import { drive, failureOf, fund, type ApiAttempt, type DriverResult } from "./driver.js";
+import { compare, readLedger } from "./oracle.js";
+import { startReceiver, type Receiver } from "./receivers.js";
+
+const short = process.argv.includes("--short");
+const PAYMENTS = Number(process.env.CHAOS_PAYMENTS ?? (short ? 2_000 : 20_000));
+const PAYERS = short ? 60 : 100;
+const EXPIRES_IN_S = 60;
+// Long enough to outlast the late receiver's downtime, short enough to finish: ~4 min of retries.
+const RETRY_SCHEDULE = ["1s", "2s", "4s", ...Array(47).fill(short ? "3s" : "6s")].join(",");
+
+interface Fault {
+  name: string;
+  start: number;
+  /** When the fault's own action ended: the process restarted, the database up, the network resumed. */
+  end: number;
+  /** When both API instances answered a request again after `end`. */
+  recovered: number;
+}
+
+const log = (message: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}`);
+
+async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      log(`gave up waiting for ${what}`);
+      return false;
+    }
+    await sleep(250);
+  }
+  return true;
+}
+
+/** A steady client of each API instance (a payment list every 100 ms): what a merchant's integration sees during each fault. */
+function probe(urls: string[], apiKey: string): { attempts: ApiAttempt[]; stop(): Promise<void> } {
+  const attempts: ApiAttempt[] = [];
+  let running = true;
+  const loops = urls.map(async (instance) => {
+    while (running) {
+      try {
+        const res = await fetch(`${instance}/v1/payments?limit=1`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
+        await res.body?.cancel();
+        attempts.push({ at: Date.now(), instance, ok: res.status === 200, outcome: String(res.status) });
+      } catch (error) {
+        attempts.push({ at: Date.now(), instance, ok: false, outcome: failureOf(error) });
+      }
+      await sleep(100);
+    }
+  });
+  return { attempts, stop: async () => void ((running = false), await Promise.all(loops)) };
+}
+
+/** The failures among `attempts` by outcome, e.g. ": 503 ×40, ECONNREFUSED ×12". */
+function outcomes(attempts: ApiAttempt[]): string {
+  const counts = new Map<string, number>();
+  for (const a of attempts) if (!a.ok) counts.set(a.outcome, (counts.get(a.outcome) ?? 0) + 1);
+  return counts.size === 0 ? "" : `: ${[...counts].map(([outcome, n]) => `${outcome} ×${n}`).join(", ")}`;
+}
+
+/** The probe's error rate from a fault's start until every instance answered again, and how long that took after the fault ended. */
+function faultReport(fault: Fault, attempts: ApiAttempt[]): string {
+  const window = attempts.filter((a) => a.at >= fault.start && a.at <= fault.recovered);
+  const failed = window.filter((a) => !a.ok).length;
+  const rate = window.length === 0 ? 0 : (100 * failed) / window.length;
+  const after = `${((fault.recovered - fault.end) / 1000).toFixed(1)} s after it ended`;
+  return `${fault.name.padEnd(52)} ${((fault.end - fault.start) / 1000).toFixed(1).padStart(5)} s   API errors ${failed}/${window.length} (${rate.toFixed(1)} %${outcomes(window)})   answering again ${after}`;
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const dir = await runDirectory();
+  const cleanups: Array<() => Promise<unknown>> = [dir.remove];
+  try {
+    const db = await Database.start(dir.root);
+    cleanups.unshift(() => db.stop());
+    const network = await startNetwork(dir.root);
+    cleanups.unshift(() => network.stop());
+    const key = newEncryptionKey();
+    const env = (name: string) => lumenpayEnv(dir.root, name, db, network, RETRY_SCHEDULE, key);
+    const [a, b] = await Promise.all([Lumenpay.create("api-a", env("a")), Lumenpay.create("api-b", env("b"))]);
+    const deliver = await Lumenpay.create("deliver", { ...env("c"), LUMENPAY_ROLES: "deliver" });
+    const processes = [a, b, deliver];
+    cleanups.unshift(() => Promise.all(processes.map((p) => p.stop())));
+    // One at a time: each migrates the database at start.
+    for (const p of processes) await p.start();
+    log(`PostgreSQL ${db.url}, network ${network.horizonUrl}, Lumenpay ${processes.map((p) => `${p.name} ${p.url}`).join(", ")}`);
+
+    const pool = createPool(db.url, { ...loadConfig({}).db, poolMin: 0, poolMax: 4 });
+    cleanups.unshift(() => pool.end());
+    const accounts = [Keypair.random().publicKey(), Keypair.random().publicKey()];
+    await fund(network.horizonUrl, accounts);
+    const { secret: apiKey } = await createMerchant(pool, { name: "Chaos", email: "chaos@example.test", accounts }, new Date());
+
+    const receivers: Receiver[] = await Promise.all((["healthy", "flaky", "late"] as const).map(startReceiver));
+    cleanups.unshift(() => Promise.all(receivers.map((r) => r.close())));
+    for (const receiver of receivers) {
+      const res = await fetch(`${a.url}/v1/webhook_endpoints`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ url: receiver.url, enabled_events: ["*"] }),
+      });
+      if (res.status !== 201) throw new Error(`creating the ${receiver.name} endpoint answered ${res.status}: ${await res.text()}`);
+      receiver.useSecret(((await res.json()) as { secret: string }).secret);
+    }
+
+    const probes = probe([a.url, b.url], apiKey);
+    cleanups.unshift(() => probes.stop());
+    log(`driving ${PAYMENTS} payments with ${PAYERS} customers`);
+    let result: DriverResult | undefined;
+    let progress = 0;
+    const driving = drive({
+      apiUrls: [a.url, b.url],
+      apiKey,
+      horizonUrl: network.horizonUrl,
+      merchantAccounts: accounts,
+      payments: PAYMENTS,
+      payers: PAYERS,
+      expiresInS: EXPIRES_IN_S,
+      progress: (created) => (progress = created),
+    }).then((r) => (result = r));
+    const at = (share: number) => waitUntil(() => progress >= PAYMENTS * share || result !== undefined, `${share * 100} % of the payments`, 30 * 60_000);
+
+    const faults: Fault[] = [];
+    const answering = async (url: string) => {
+      try {
+        const res = await fetch(`${url}/v1/payments?limit=1`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
+        await res.body?.cancel();
+        return res.status === 200;
+      } catch {
+        return false;
+      }
+    };
+    /** Runs one fault, then waits until both API instances answer again, and 3 s more so that faults do not overlap. */
+    const fault = async (name: string, action: () => Promise<void>) => {
+      const start = Date.now();
+      log(`fault: ${name}`);
+      await action();
+      const end = Date.now();
+      await waitUntil(async () => (await answering(a.url)) && (await answering(b.url)), `the API after "${name}"`, 10 * 60_000);
+      faults.push({ name, start, end, recovered: Date.now() });
+      await sleep(3000);
+    };
+    await at(0.15);
+    await fault("SIGKILL api-a, restarted 2 s later", async () => {
+      await a.kill();
+      await sleep(2000);
+      await a.start();
+    });
+    await at(0.35);
+    await fault("PostgreSQL stopped for 3 s and restarted", async () => {
+      await db.stop();
+      await sleep(3000);
+      await db.start();
+    });
+    await at(0.5);
+    await receivers[2]!.up();
+    log("the late receiver is up");
+    await at(0.55);
+    await fault(`local network paused ${EXPIRES_IN_S + 5} s (longer than an expiry)`, async () => {
+      network.pause();
+      await sleep((EXPIRES_IN_S + 5) * 1000);
+      network.resume();
+    });
+    await at(0.7);
+    await fault("SIGKILL the deliver process, restarted 2 s later", async () => {
+      await deliver.kill();
+      await sleep(2000);
+      await deliver.start();
+    });
+    await at(0.85);
+    await fault("SIGKILL api-b, restarted 2 s later", async () => {
+      await b.kill();
+      await sleep(2000);
+      await b.start();
+    });
+    await driving;
+    const driven = result!;
+    log(`${driven.created.length} payments created, ${driven.submitted} transactions submitted in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+    // Settle: every payment past its expiry (the expiry job runs every 5 s), ingestion caught up with the
+    // ledger, every delivery done.
+    const lastExpiry = Math.max(...driven.created.map((p) => Date.parse(p.expires_at)));
+    await sleep(Math.max(0, lastExpiry + 8000 - Date.now()));
+    const merchantAccounts = new Set(accounts);
+    let ledger = await readLedger(network.dataDir, merchantAccounts);
+    await waitUntil(async () => {
+      ledger = await readLedger(network.dataDir, merchantAccounts);
+      const { rows } = await pool.query<{ n: number }>(
+        "select (select count(*) from payment_settlements) + (select count(*) from unmatched_payments) as n",
+      );
+      return Number(rows[0]!.n) >= ledger.length;
+    }, "ingestion to reach the ledger", 180_000);
+    const eventIds = async () => (await pool.query<{ id: string }>("select id from events")).rows.map((r) => r.id);
+    await waitUntil(async () => {
+      const ids = await eventIds();
+      return receivers.every((r) => ids.every((id) => r.accepted.has(id)));
+    }, "every event at every receiver", 300_000);
+
+    const verdict = await compare(pool, driven.created, ledger);
+    const ids = await eventIds();
+    const lost = receivers.map((r) => ids.filter((id) => !r.accepted.has(id)).length);
+    const duplicates = receivers.map((r) => [...r.accepted.values()].reduce((sum, n) => sum + n - 1, 0));
+    const badSignatures = receivers.reduce((sum, r) => sum + r.badSignatures, 0);
+
+    console.log(`\nchaos run${short ? " (short)" : ""}: ${((Date.now() - started) / 1000).toFixed(0)} s, ${PAYMENTS} payments, ${ledger.length} payment operations on the ledger`);
+    console.log(`payments by state (from the ledger): ${JSON.stringify(verdict.byStatus)}; unmatched operations ${verdict.unmatched}`);
+    console.log(`mis-stated payments: ${verdict.misstated.length}; wrong or missing settlements: ${verdict.wrongSettlements.length}; payments without exactly one payment.confirmed when confirmed (none otherwise): ${verdict.confirmationEvents.length}`);
+    console.log(`unmatched operations not listed: ${verdict.unmatchedMissing.length}; listed but not unmatched: ${verdict.unmatchedExtra.length}; payments nobody created: ${verdict.extraPayments.length}`);
+    console.log(`events ${ids.length}; lost per receiver ${receivers.map((r, i) => `${r.name} ${lost[i]}`).join(", ")}; duplicates ${receivers.map((r, i) => `${r.name} ${duplicates[i]}`).join(", ")}; requests ${receivers.map((r) => `${r.name} ${r.requests}`).join(", ")}; signatures that did not verify: ${badSignatures}`);
+    await probes.stop();
+    const outside = probes.attempts.filter((p) => !p.ok && !faults.some((f) => p.at >= f.start && p.at <= f.recovered));
+    console.log(`faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}, each retried with its Idempotency-Key):`);
+    for (const f of faults) console.log(`  ${faultReport(f, probes.attempts)}`);
+    console.log(`  API errors outside the faults: ${outside.length} of ${probes.attempts.length} requests${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`);
+    const problems = [...verdict.misstated, ...verdict.wrongSettlements, ...verdict.confirmationEvents, ...verdict.unmatchedMissing.map((op) => `unmatched operation ${op} not listed`), ...verdict.unmatchedExtra.map((op) => `operation ${op} listed as unmatched`)];
+    for (const line of problems.slice(0, 20)) console.log(`  ✗ ${line}`);
+    const crashes = processes.flatMap((p) => p.crashes.map((c) => `${p.name} ${c}`));
+    console.log(`processes that exited by themselves: ${crashes.length}`);
+    for (const crash of crashes) console.log(`  ✗ ${crash}`);
+    const failed = crashes.length > 0 || problems.length > 0 || lost.some((n) => n > 0) || badSignatures > 0 || outside.length > 0;
+    console.log(failed ? "FAILED" : "PASSED");
+    if (failed) for (const p of processes) if (p.problems()) console.log(`${p.name} logged:\n${p.problems().slice(-4000)}`);
+    return failed ? 1 : 0;
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+  }
+}
+
+process.exit(await main());

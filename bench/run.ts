@@ -15,7 +15,7 @@ import { readdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { medianLines } from "./support/report.js";
+import { medianLines, splitChaosSection } from "./support/report.js";
 
 const here = new URL(".", import.meta.url);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -70,10 +70,11 @@ if (wanted.length > 0 && !update) {
 
 const report = new URL("../BENCHMARKS.md", here);
 const SECTION = "\n## bench/";
+const current = splitChaosSection(existsSync(report) ? readFileSync(report, "utf8") : "");
 /** The sections of the current report by benchmark name, kept when only some are measured again. */
 const sections = new Map<string, string>(
-  update && existsSync(report)
-    ? readFileSync(report, "utf8")
+  update
+    ? current.benchmarks
         .split(SECTION)
         .slice(1)
         .map((text): [string, string] => [text.slice(0, text.indexOf("\n")), `## bench/${text.trimEnd()}`])
@@ -100,7 +101,7 @@ for (const name of update ? wanted : all) {
 }
 
 const ordered = all.filter((name) => sections.has(name)).map((name) => sections.get(name)!);
-await writeFile(report, `${await header()}\n\n${ordered.join("\n\n")}\n`);
+await writeFile(report, `${await header()}\n\n${ordered.join("\n\n")}\n${current.chaos ? `\n${current.chaos.trimEnd()}\n` : ""}`);
 console.log("\nwrote BENCHMARKS.md");
 
 async function header(): Promise<string> {

@@ -6,18 +6,21 @@
  * error rate during each fault is printed. Exits 1 if anything was lost, double-confirmed or mis-stated.
  * Loopback only; stops by itself.
  */
+import { readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Keypair } from "@stellar/stellar-sdk";
 import { loadConfig } from "../packages/server/src/config.js";
 import { createPool } from "../packages/server/src/db/pool.js";
 import { createMerchant } from "../packages/server/src/merchants/service.js";
+import { withChaosSection } from "../bench/support/report.js";
 import { Database, Lumenpay, lumenpayEnv, newEncryptionKey, runDirectory, startNetwork } from "./cluster.js";
 import { drive, failureOf, fund, type ApiAttempt, type DriverResult } from "./driver.js";
 import { compare, readLedger } from "./oracle.js";
 import { startReceiver, type Receiver } from "./receivers.js";
 
 const short = process.argv.includes("--short");
-const PAYMENTS = Number(process.env.CHAOS_PAYMENTS ?? (short ? 2_000 : 20_000));
+const PAYMENTS = Number(process.env.CHAOS_PAYMENTS ?? (short ? 1_000 : 20_000));
 const PAYERS = short ? 60 : 100;
 const EXPIRES_IN_S = 60;
 // Long enough to outlast the late receiver's downtime, short enough to finish: ~4 min of retries.
@@ -217,24 +220,33 @@ async function main(): Promise<number> {
     const duplicates = receivers.map((r) => [...r.accepted.values()].reduce((sum, n) => sum + n - 1, 0));
     const badSignatures = receivers.reduce((sum, r) => sum + r.badSignatures, 0);
 
-    console.log(`\nchaos run${short ? " (short)" : ""}: ${((Date.now() - started) / 1000).toFixed(0)} s, ${PAYMENTS} payments, ${ledger.length} payment operations on the ledger`);
-    console.log(`payments by state (from the ledger): ${JSON.stringify(verdict.byStatus)}; unmatched operations ${verdict.unmatched}`);
-    console.log(`mis-stated payments: ${verdict.misstated.length}; wrong or missing settlements: ${verdict.wrongSettlements.length}; payments without exactly one payment.confirmed when confirmed (none otherwise): ${verdict.confirmationEvents.length}`);
-    console.log(`unmatched operations not listed: ${verdict.unmatchedMissing.length}; listed but not unmatched: ${verdict.unmatchedExtra.length}; payments nobody created: ${verdict.extraPayments.length}`);
-    console.log(`events ${ids.length}; lost per receiver ${receivers.map((r, i) => `${r.name} ${lost[i]}`).join(", ")}; duplicates ${receivers.map((r, i) => `${r.name} ${duplicates[i]}`).join(", ")}; requests ${receivers.map((r) => `${r.name} ${r.requests}`).join(", ")}; signatures that did not verify: ${badSignatures}`);
     await probes.stop();
     const outside = probes.attempts.filter((p) => !p.ok && !faults.some((f) => p.at >= f.start && p.at <= f.recovered));
-    console.log(`faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}, each retried with its Idempotency-Key):`);
-    for (const f of faults) console.log(`  ${faultReport(f, probes.attempts)}`);
-    console.log(`  API errors outside the faults: ${outside.length} of ${probes.attempts.length} requests${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`);
     const problems = [...verdict.misstated, ...verdict.wrongSettlements, ...verdict.confirmationEvents, ...verdict.unmatchedMissing.map((op) => `unmatched operation ${op} not listed`), ...verdict.unmatchedExtra.map((op) => `operation ${op} listed as unmatched`)];
-    for (const line of problems.slice(0, 20)) console.log(`  ✗ ${line}`);
     const crashes = processes.flatMap((p) => p.crashes.map((c) => `${p.name} ${c}`));
-    console.log(`processes that exited by themselves: ${crashes.length}`);
-    for (const crash of crashes) console.log(`  ✗ ${crash}`);
     const failed = crashes.length > 0 || problems.length > 0 || lost.some((n) => n > 0) || badSignatures > 0 || outside.length > 0;
-    console.log(failed ? "FAILED" : "PASSED");
+    const summary = [
+      `chaos run${short ? " (short)" : ""}: ${((Date.now() - started) / 1000).toFixed(0)} s, ${PAYMENTS} payments, ${ledger.length} payment operations on the ledger`,
+      `payments by state (from the ledger): ${JSON.stringify(verdict.byStatus)}; unmatched operations ${verdict.unmatched}`,
+      `mis-stated payments: ${verdict.misstated.length}; wrong or missing settlements: ${verdict.wrongSettlements.length}; payments without exactly one payment.confirmed when confirmed (none otherwise): ${verdict.confirmationEvents.length}`,
+      `unmatched operations not listed: ${verdict.unmatchedMissing.length}; listed but not unmatched: ${verdict.unmatchedExtra.length}; payments nobody created: ${verdict.extraPayments.length}`,
+      `events ${ids.length}; lost per receiver ${receivers.map((r, i) => `${r.name} ${lost[i]}`).join(", ")}; duplicates ${receivers.map((r, i) => `${r.name} ${duplicates[i]}`).join(", ")}; requests ${receivers.map((r) => `${r.name} ${r.requests}`).join(", ")}; signatures that did not verify: ${badSignatures}`,
+      `faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}, each retried with its Idempotency-Key):`,
+      ...faults.map((f) => `  ${faultReport(f, probes.attempts)}`),
+      `  API errors outside the faults: ${outside.length} of ${probes.attempts.length} requests${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`,
+      ...problems.slice(0, 20).map((line) => `  ✗ ${line}`),
+      `processes that exited by themselves: ${crashes.length}`,
+      ...crashes.map((crash) => `  ✗ ${crash}`),
+      failed ? "FAILED" : "PASSED",
+    ];
+    console.log(`\n${summary.join("\n")}`);
     if (failed) for (const p of processes) if (p.problems()) console.log(`${p.name} logged:\n${p.problems().slice(-4000)}`);
+    if (!short && process.env.CHAOS_PAYMENTS === undefined) {
+      const report = new URL("../BENCHMARKS.md", import.meta.url);
+      const measured = `Measured on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "unknown CPU"}, Node.js ${process.version}; reproduce with \`npm run chaos\`.`;
+      await writeFile(report, withChaosSection(await readFile(report, "utf8"), [measured, "```", ...summary, "```"]));
+      log("wrote its summary into BENCHMARKS.md");
+    }
     return failed ? 1 : 0;
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));

@@ -31,3 +31,17 @@ function mergeLine(versions: string[]): string {
     return `${median.toFixed(decimals)} (${min.toFixed(decimals)}–${max.toFixed(decimals)})`;
   });
 }
+
+/** Where `npm run chaos` writes its summary in BENCHMARKS.md: the last section, which `npm run bench` keeps as it is. */
+const CHAOS_HEADING = "\n## npm run chaos";
+
+/** Splits a report into its benchmarks' part and the chaos run's section (empty when there is none). */
+export function splitChaosSection(report: string): { benchmarks: string; chaos: string } {
+  const at = report.indexOf(CHAOS_HEADING);
+  return at < 0 ? { benchmarks: report, chaos: "" } : { benchmarks: report.slice(0, at), chaos: report.slice(at + 1) };
+}
+
+/** `report` with its chaos section replaced by one made of `lines` (under the heading). */
+export function withChaosSection(report: string, lines: string[]): string {
+  return `${splitChaosSection(report).benchmarks.trimEnd()}\n\n${CHAOS_HEADING.trim()}\n${lines.join("\n")}\n`;
+}

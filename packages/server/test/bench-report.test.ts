@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { medianLines } from "../../../bench/support/report.js";
+import { medianLines, splitChaosSection, withChaosSection } from "../../../bench/support/report.js";
 
 describe("the benchmark report", () => {
   it("gives each varying number as median (min–max) with the first run's decimals, keeping constant ones", () => {
@@ -22,5 +22,15 @@ describe("the benchmark report", () => {
 
   it("matches lines whose numbers were padded to other widths", () => {
     expect(medianLines([["p99    7.44 ms"], ["p99   11.02 ms"], ["p99    9.16 ms"]])).toEqual(["p99    9.16 (7.44–11.02) ms"]);
+  });
+
+  it("keeps the chaos run's section last, replacing only it", () => {
+    const benches = "# Benchmarks\n\n## bench/api\nfigures\n";
+    const once = withChaosSection(benches, ["run 1: PASSED"]);
+    expect(once).toBe("# Benchmarks\n\n## bench/api\nfigures\n\n## npm run chaos\nrun 1: PASSED\n");
+    const twice = withChaosSection(once, ["run 2: PASSED"]);
+    expect(twice).toBe("# Benchmarks\n\n## bench/api\nfigures\n\n## npm run chaos\nrun 2: PASSED\n");
+    expect(splitChaosSection(twice)).toEqual({ benchmarks: "# Benchmarks\n\n## bench/api\nfigures\n", chaos: "## npm run chaos\nrun 2: PASSED\n" });
+    expect(splitChaosSection(benches)).toEqual({ benchmarks: benches, chaos: "" });
   });
 });

@@ -99,19 +99,20 @@ export class Lumenpay {
   }
 
   /** SIGKILL: no shutdown, no drain; whatever it held in memory is gone. */
-  async kill(): Promise<void> {
-    const running = this.process;
-    if (!running) return;
-    this.process = undefined;
-    running.child.kill("SIGKILL");
-    await running.exited;
+  kill(): Promise<void> {
+    return this.end("SIGKILL");
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.end("SIGTERM");
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<void> {
     const running = this.process;
     if (!running) return;
+    // Forgotten first, so its exit does not count as a crash.
     this.process = undefined;
-    running.child.kill("SIGTERM");
+    running.child.kill(signal);
     await running.exited;
   }
 

@@ -122,7 +122,8 @@ class Payer {
   }
 }
 
-const stroopsOf = (amount: string) => {
+/** Lumens as a decimal string ↔ stroops; the chaos run's own, so its oracle shares no code with what it checks. */
+export const stroopsOf = (amount: string) => {
   const [whole, fraction = ""] = amount.split(".");
   return BigInt(whole!) * 10_000_000n + BigInt(fraction.padEnd(7, "0"));
 };

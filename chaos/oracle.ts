@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { FeeBumpTransaction, MuxedAccount, Networks, TransactionBuilder, type Transaction } from "@stellar/stellar-sdk";
 import type pg from "pg";
-import type { CreatedPayment } from "./driver.js";
+import { stroopsOf, type CreatedPayment } from "./driver.js";
 
 /** A payment operation into a merchant account, as the ledger has it. */
 interface LedgerPayment {
@@ -21,10 +21,6 @@ interface LedgerPayment {
 }
 
 const SLACK_MS = 30_000;
-const stroopsOf = (amount: string) => {
-  const [whole, fraction = ""] = amount.split(".");
-  return BigInt(whole!) * 10_000_000n + BigInt(fraction.padEnd(7, "0"));
-};
 
 /** Every successful native payment into `accounts`, in ledger order, with Horizon's operation ids. */
 export async function readLedger(networkDataDir: string, accounts: Set<string>): Promise<LedgerPayment[]> {

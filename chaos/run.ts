@@ -158,12 +158,14 @@ async function main(): Promise<number> {
       faults.push({ name, start, end, recovered: Date.now() });
       await sleep(3000);
     };
+    const restart = (p: Lumenpay) =>
+      fault(`SIGKILL ${p.name}, restarted 2 s later`, async () => {
+        await p.kill();
+        await sleep(2000);
+        await p.start();
+      });
     await at(0.15);
-    await fault("SIGKILL api-a, restarted 2 s later", async () => {
-      await a.kill();
-      await sleep(2000);
-      await a.start();
-    });
+    await restart(a);
     await at(0.35);
     await fault("PostgreSQL stopped for 3 s and restarted", async () => {
       await db.stop();
@@ -180,17 +182,9 @@ async function main(): Promise<number> {
       network.resume();
     });
     await at(0.7);
-    await fault("SIGKILL the deliver process, restarted 2 s later", async () => {
-      await deliver.kill();
-      await sleep(2000);
-      await deliver.start();
-    });
+    await restart(deliver);
     await at(0.85);
-    await fault("SIGKILL api-b, restarted 2 s later", async () => {
-      await b.kill();
-      await sleep(2000);
-      await b.start();
-    });
+    await restart(b);
     await driving;
     const driven = result!;
     log(`${driven.created.length} payments created, ${driven.submitted} transactions submitted in ${((Date.now() - started) / 1000).toFixed(0)} s`);

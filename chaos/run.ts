@@ -23,7 +23,7 @@ const short = process.argv.includes("--short");
 const PAYMENTS = Number(process.env.CHAOS_PAYMENTS ?? (short ? 1_000 : 20_000));
 const PAYERS = short ? 60 : 100;
 const EXPIRES_IN_S = 60;
-// Long enough to outlast the late receiver's downtime, short enough to finish: ~4 min of retries.
+// Long enough to outlast the late receiver's downtime, short enough to finish: 2½ minutes of retries (short), 5 (full).
 const RETRY_SCHEDULE = ["1s", "2s", "4s", ...Array(47).fill(short ? "3s" : "6s")].join(",");
 
 interface Fault {

@@ -34,12 +34,12 @@ import { createMetrics } from "../../packages/server/src/metrics/registry.js";
 import { applyIncoming, applyPaymentRecord, type SettlementOutcome } from "../../packages/server/src/payments/settlement.js";
 import { startFollowerIngestion } from "../../packages/server/src/stellar/follower.js";
 import { initFollower, insertFollowedAccounts } from "../../packages/server/src/stellar/follower-store.js";
-import { createHorizonSource } from "../../packages/server/src/stellar/horizon-source.js";
+import { createHorizonSource, DEFAULT_MAX_NAMED_ACCOUNTS } from "../../packages/server/src/stellar/horizon-source.js";
 import { startPaymentIngestion } from "../../packages/server/src/stellar/ingest.js";
 import { startLocalHorizon, type LocalHorizon } from "../../packages/server/src/stellar/local-horizon/index.js";
 import { createRpcClient, type RpcEvent, type RpcTransaction } from "../../packages/server/src/stellar/rpc-client.js";
 import { eventFilters, eventRecipient, getEventsCallsNeeded, incomingFromEvent } from "../../packages/server/src/stellar/rpc-operations.js";
-import { createRpcSource } from "../../packages/server/src/stellar/rpc-source.js";
+import { createRpcSource, DEFAULT_MAX_NAMED_REQUESTS } from "../../packages/server/src/stellar/rpc-source.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { countQueries, type QueryCount, rpcRequests, seedMerchantAccounts, seedPayments, type SeededPayment } from "../support/ingest.js";
 
@@ -58,10 +58,6 @@ const FOLLOW_PER_LEDGER = 5;
 const FOLLOW_BACKGROUND = Number(process.env.BENCH_INGEST_FOLLOW_BACKGROUND ?? 50);
 const PAID_ACCOUNTS = 100;
 const MANY_ACCOUNTS = 10_000;
-/** rpc-source.ts's default: above it the follower reads every credit on the network. */
-const DEFAULT_MAX_NAMED = 4;
-/** horizon-source.ts's default: above it the follower reads the network's payments instead of each account's. */
-const HORIZON_MAX_NAMED = 10;
 const TIMEOUT_MS = 240_000;
 const STREAMS_TIMEOUT_MS = 60_000;
 
@@ -434,10 +430,10 @@ async function byAccounts(): Promise<void> {
         const run = await follow(chain, db, source, FOLLOW_COUNT, options);
         const mode =
           source === "horizon"
-            ? watched.length <= HORIZON_MAX_NAMED
+            ? watched.length <= DEFAULT_MAX_NAMED_ACCOUNTS
               ? `each account's payments`
               : "the network's payments"
-            : `${getEventsCallsNeeded(watched.length, []) <= (options.maxNamedRequests ?? DEFAULT_MAX_NAMED) ? "named" : "every credit"}, ` +
+            : `${getEventsCallsNeeded(watched.length, []) <= (options.maxNamedRequests ?? DEFAULT_MAX_NAMED_REQUESTS) ? "named" : "every credit"}, ` +
               `${(callsOf(run, "getEvents") / ranges).toFixed(1)} getEvents per range`;
         row(name, mode, run);
       } finally {
@@ -458,7 +454,7 @@ async function byAccounts(): Promise<void> {
     for (const line of rows) console.log(line);
     console.log(
       `(100 accounts take ${getEventsCallsNeeded(PAID_ACCOUNTS, [])} named getEvents requests a range: ` +
-        `more than the default maxNamedRequests, ${DEFAULT_MAX_NAMED}, so by default the follower reads every credit, as with 0)`,
+        `more than the default maxNamedRequests, ${DEFAULT_MAX_NAMED_REQUESTS}, so by default the follower reads every credit, as with 0)`,
     );
 
     // First start over accounts the follower has never seen: reachBackSince for all in one statement, where each

@@ -16,7 +16,7 @@ export interface HorizonSourceOptions {
 
 /** Horizon's largest page. */
 const PAGE_LIMIT = 200;
-const DEFAULT_MAX_NAMED_ACCOUNTS = 10;
+export const DEFAULT_MAX_NAMED_ACCOUNTS = 10;
 /** New accounts' start ledgers searched concurrently (one request each, or more for a busy account). */
 const SEARCHES_AT_ONCE = 8;
 

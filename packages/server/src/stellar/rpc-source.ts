@@ -15,7 +15,7 @@ export interface RpcSourceOptions {
   maxNamedRequests?: number;
 }
 
-const DEFAULT_MAX_NAMED_REQUESTS = 4;
+export const DEFAULT_MAX_NAMED_REQUESTS = 4;
 /** Events per getEvents page (stellar-rpc allows up to 10 000). */
 const PAGE_LIMIT = 1_000;
 /** Concurrent getTransaction calls. */

@@ -49,19 +49,24 @@ async function waitUntil(check: () => Promise<boolean> | boolean, what: string, 
   return true;
 }
 
+/** One payment list from `instance`, as a merchant's integration would ask it. */
+async function listPayments(instance: string, apiKey: string): Promise<ApiAttempt> {
+  try {
+    const res = await fetch(`${instance}/v1/payments?limit=1`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
+    await res.body?.cancel();
+    return { at: Date.now(), instance, ok: res.status === 200, outcome: String(res.status) };
+  } catch (error) {
+    return { at: Date.now(), instance, ok: false, outcome: failureOf(error) };
+  }
+}
+
 /** A steady client of each API instance (a payment list every 100 ms): what a merchant's integration sees during each fault. */
 function probe(urls: string[], apiKey: string): { attempts: ApiAttempt[]; stop(): Promise<void> } {
   const attempts: ApiAttempt[] = [];
   let running = true;
   const loops = urls.map(async (instance) => {
     while (running) {
-      try {
-        const res = await fetch(`${instance}/v1/payments?limit=1`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
-        await res.body?.cancel();
-        attempts.push({ at: Date.now(), instance, ok: res.status === 200, outcome: String(res.status) });
-      } catch (error) {
-        attempts.push({ at: Date.now(), instance, ok: false, outcome: failureOf(error) });
-      }
+      attempts.push(await listPayments(instance, apiKey));
       await sleep(100);
     }
   });
@@ -139,15 +144,7 @@ async function main(): Promise<number> {
     const at = (share: number) => waitUntil(() => progress >= PAYMENTS * share || result !== undefined, `${share * 100} % of the payments`, 30 * 60_000);
 
     const faults: Fault[] = [];
-    const answering = async (url: string) => {
-      try {
-        const res = await fetch(`${url}/v1/payments?limit=1`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    };
+    const answering = async (url: string) => (await listPayments(url, apiKey)).ok;
     /** Runs one fault, then waits until both API instances answer again, and 3 s more so that faults do not overlap. */
     const fault = async (name: string, action: () => Promise<void>) => {
       const start = Date.now();

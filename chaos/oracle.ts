@@ -105,19 +105,22 @@ export interface Verdict {
   extraPayments: string[];
 }
 
-/** Compares Lumenpay's tables with the expectations: every difference is named. */
-export async function compare(db: pg.Pool, payments: CreatedPayment[], ledger: LedgerPayment[]): Promise<Verdict> {
+/** Compares the merchant's rows in Lumenpay's tables with the expectations: every difference is named. */
+export async function compare(db: pg.Pool, merchantId: string, payments: CreatedPayment[], ledger: LedgerPayment[]): Promise<Verdict> {
   const { states, unmatched } = expectedStates(payments, ledger);
   const rows = (await db.query<{ id: string; status: string; received: string; confirmed_at: Date | null }>(
-    "select id, status, amount_received_stroops::text as received, confirmed_at from payments",
+    "select id, status, amount_received_stroops::text as received, confirmed_at from payments where merchant_id = $1",
+    [merchantId],
   )).rows;
   const settlements = (await db.query<{ operation_id: string; payment_id: string; late: boolean }>(
-    "select operation_id::text, payment_id, late from payment_settlements",
+    "select operation_id::text, payment_id, late from payment_settlements s join payments p on p.id = s.payment_id where p.merchant_id = $1",
+    [merchantId],
   )).rows;
   const confirmedEvents = (await db.query<{ payment_id: string; n: number }>(
-    "select payment_id, count(*)::int as n from events where type = 'payment.confirmed' group by payment_id",
+    "select payment_id, count(*)::int as n from events where merchant_id = $1 and type = 'payment.confirmed' group by payment_id",
+    [merchantId],
   )).rows;
-  const recordedUnmatched = new Set((await db.query<{ operation_id: string }>("select operation_id::text from unmatched_payments")).rows.map((r) => r.operation_id));
+  const recordedUnmatched = new Set((await db.query<{ operation_id: string }>("select operation_id::text from unmatched_payments where merchant_id = $1", [merchantId])).rows.map((r) => r.operation_id));
 
   const verdict: Verdict = {
     payments: payments.length,

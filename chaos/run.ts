@@ -3,8 +3,10 @@
  * local network, detected, confirmed, sent as webhooks — while processes are SIGKILLed and restarted,
  * PostgreSQL restarts and the network pauses for longer than a payment's expiry. Then every payment's
  * state is checked against the ledger, every event against what each receiver verified, and the API's
- * error rate during each fault is printed. Exits 1 if anything was lost, double-confirmed or mis-stated.
- * Loopback only; stops by itself.
+ * error rate during each fault is printed. Meanwhile the suite's OpenAPI fuzzer sends hostile requests to
+ * both API instances: no 5xx but from an instance that is down, no write by a refused request. Exits 1
+ * if anything was lost, double-confirmed or mis-stated, or the fuzzer broke a property. Loopback only;
+ * stops by itself.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -13,11 +15,13 @@ import { Keypair } from "@stellar/stellar-sdk";
 import { loadConfig } from "../packages/server/src/config.js";
 import { createPool } from "../packages/server/src/db/pool.js";
 import { createMerchant } from "../packages/server/src/merchants/service.js";
+import { startTestDns } from "../packages/server/test/support/dns.js";
 import { withChaosSection } from "../bench/support/report.js";
 import { Database, Lumenpay, lumenpayEnv, newEncryptionKey, runDirectory, startNetwork } from "./cluster.js";
 import { drive, failureOf, fund, type ApiAttempt, type DriverResult } from "./driver.js";
 import { compare, readLedger } from "./oracle.js";
 import { startReceiver, type Receiver } from "./receivers.js";
+import { startFuzz, type FuzzFailure } from "./fuzz.js";
 
 const short = process.argv.includes("--short");
 const PAYMENTS = Number(process.env.CHAOS_PAYMENTS ?? (short ? 1_000 : 20_000));
@@ -25,6 +29,9 @@ const PAYERS = short ? 60 : 100;
 const EXPIRES_IN_S = 60;
 // Long enough to outlast the late receiver's downtime, short enough to finish: 2½ minutes of retries (short), 5 (full).
 const RETRY_SCHEDULE = ["1s", "2s", "4s", ...Array(47).fill(short ? "3s" : "6s")].join(",");
+// Hostile requests per second to each API instance while the payments are driven, and the fewest the run accepts.
+const FUZZ_RATE = 10;
+const FUZZ_MINIMUM = short ? 1_000 : 10_000;
 
 interface Fault {
   name: string;
@@ -33,6 +40,8 @@ interface Fault {
   end: number;
   /** When both API instances answered a request again after `end`. */
   recovered: number;
+  /** The API instances it takes down (their 5xx and failed connections are excused until `recovered`). */
+  downs: string[];
 }
 
 const log = (message: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -81,6 +90,10 @@ function outcomes(attempts: ApiAttempt[]): string {
 }
 
 /** The probe's error rate from a fault's start until every instance answered again, and how long that took after the fault ended. */
+/** Whether `failure` happened while a fault had its instance down. */
+const excused = (failure: FuzzFailure, faults: Fault[]) =>
+  faults.some((f) => f.downs.includes(failure.instance) && failure.at >= f.start && failure.sent <= f.recovered);
+
 function faultReport(fault: Fault, attempts: ApiAttempt[]): string {
   const window = attempts.filter((a) => a.at >= fault.start && a.at <= fault.recovered);
   const failed = window.filter((a) => !a.ok).length;
@@ -99,7 +112,10 @@ async function main(): Promise<number> {
     const network = await startNetwork(dir.root);
     cleanups.unshift(() => network.stop());
     const key = newEncryptionKey();
-    const env = (name: string) => lumenpayEnv(dir.root, name, db, network, RETRY_SCHEDULE, key);
+    // Home-domain checks of fuzzed merchants ask a DNS server that knows no names, not the machine's.
+    const dns = await startTestDns();
+    cleanups.unshift(() => dns.close());
+    const env = (name: string) => ({ ...lumenpayEnv(dir.root, name, db, network, RETRY_SCHEDULE, key), DNS_SERVERS: dns.address });
     const [a, b] = await Promise.all([Lumenpay.create("api-a", env("a")), Lumenpay.create("api-b", env("b"))]);
     const deliver = await Lumenpay.create("deliver", { ...env("c"), LUMENPAY_ROLES: "deliver" });
     const processes = [a, b, deliver];
@@ -111,8 +127,9 @@ async function main(): Promise<number> {
     const pool = createPool(db.url, { ...loadConfig({}).db, poolMin: 0, poolMax: 4 });
     cleanups.unshift(() => pool.end());
     const accounts = [Keypair.random().publicKey(), Keypair.random().publicKey()];
-    await fund(network.horizonUrl, accounts);
-    const { secret: apiKey } = await createMerchant(pool, { name: "Chaos", email: "chaos@example.test", accounts }, new Date());
+    const fuzzAccounts = [0, 1, 2].map(() => Keypair.random().publicKey());
+    await fund(network.horizonUrl, [...accounts, ...fuzzAccounts]);
+    const { merchant, secret: apiKey } = await createMerchant(pool, { name: "Chaos", email: "chaos@example.test", accounts }, new Date());
 
     const receivers: Receiver[] = await Promise.all((["healthy", "flaky", "late"] as const).map(startReceiver));
     cleanups.unshift(() => Promise.all(receivers.map((r) => r.close())));
@@ -126,6 +143,8 @@ async function main(): Promise<number> {
       receiver.useSecret(((await res.json()) as { secret: string }).secret);
     }
 
+    const fuzz = await startFuzz({ pool, instances: [a.url, b.url], accounts: fuzzAccounts, rate: FUZZ_RATE, seed: Date.now() % 2 ** 31 });
+    cleanups.unshift(() => fuzz.stop());
     const probes = probe([a.url, b.url], apiKey);
     cleanups.unshift(() => probes.stop());
     log(`driving ${PAYMENTS} payments with ${PAYERS} customers`);
@@ -146,17 +165,17 @@ async function main(): Promise<number> {
     const faults: Fault[] = [];
     const answering = async (url: string) => (await listPayments(url, apiKey)).ok;
     /** Runs one fault, then waits until both API instances answer again, and 3 s more so that faults do not overlap. */
-    const fault = async (name: string, action: () => Promise<void>) => {
+    const fault = async (name: string, downs: string[], action: () => Promise<void>) => {
       const start = Date.now();
       log(`fault: ${name}`);
       await action();
       const end = Date.now();
       await waitUntil(async () => (await answering(a.url)) && (await answering(b.url)), `the API after "${name}"`, 10 * 60_000);
-      faults.push({ name, start, end, recovered: Date.now() });
+      faults.push({ name, start, end, recovered: Date.now(), downs });
       await sleep(3000);
     };
     const restart = (p: Lumenpay) =>
-      fault(`SIGKILL ${p.name}, restarted 2 s later`, async () => {
+      fault(`SIGKILL ${p.name}, restarted 2 s later`, [p.url], async () => {
         await p.kill();
         await sleep(2000);
         await p.start();
@@ -164,7 +183,8 @@ async function main(): Promise<number> {
     await at(0.15);
     await restart(a);
     await at(0.35);
-    await fault("PostgreSQL stopped for 3 s and restarted", async () => {
+    const everyInstance = [a.url, b.url];
+    await fault("PostgreSQL stopped for 3 s and restarted", everyInstance, async () => {
       await db.stop();
       await sleep(3000);
       await db.start();
@@ -173,7 +193,7 @@ async function main(): Promise<number> {
     await receivers[2]!.up();
     log("the late receiver is up");
     await at(0.55);
-    await fault(`local network paused ${EXPIRES_IN_S + 5} s (longer than an expiry)`, async () => {
+    await fault(`local network paused ${EXPIRES_IN_S + 5} s (longer than an expiry)`, everyInstance, async () => {
       network.pause();
       await sleep((EXPIRES_IN_S + 5) * 1000);
       network.resume();
@@ -185,6 +205,9 @@ async function main(): Promise<number> {
     await driving;
     const driven = result!;
     log(`${driven.created.length} payments created, ${driven.submitted} transactions submitted in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    await waitUntil(() => fuzz.requests >= FUZZ_MINIMUM, `${FUZZ_MINIMUM} fuzz requests`, 30 * 60_000);
+    const fuzzed = await fuzz.stop();
+    log(`${fuzzed.requests} fuzz requests sent`);
 
     // Settle: every payment past its expiry (the expiry job runs every 5 s), ingestion caught up with the
     // ledger, every delivery done.
@@ -195,37 +218,45 @@ async function main(): Promise<number> {
     await waitUntil(async () => {
       ledger = await readLedger(network.dataDir, merchantAccounts);
       const { rows } = await pool.query<{ n: number }>(
-        "select (select count(*) from payment_settlements) + (select count(*) from unmatched_payments) as n",
+        `select (select count(*) from payment_settlements s join payments p on p.id = s.payment_id where p.merchant_id = $1)
+              + (select count(*) from unmatched_payments where merchant_id = $1) as n`,
+        [merchant.id],
       );
       return Number(rows[0]!.n) >= ledger.length;
     }, "ingestion to reach the ledger", 180_000);
-    const eventIds = async () => (await pool.query<{ id: string }>("select id from events")).rows.map((r) => r.id);
+    const eventIds = async () => (await pool.query<{ id: string }>("select id from events where merchant_id = $1", [merchant.id])).rows.map((r) => r.id);
     await waitUntil(async () => {
       const ids = await eventIds();
       return receivers.every((r) => ids.every((id) => r.accepted.has(id)));
     }, "every event at every receiver", 300_000);
 
-    const verdict = await compare(pool, driven.created, ledger);
+    const verdict = await compare(pool, merchant.id, driven.created, ledger);
     const ids = await eventIds();
     const lost = receivers.map((r) => ids.filter((id) => !r.accepted.has(id)).length);
     const duplicates = receivers.map((r) => [...r.accepted.values()].reduce((sum, n) => sum + n - 1, 0));
     const badSignatures = receivers.reduce((sum, r) => sum + r.badSignatures, 0);
 
     await probes.stop();
-    const outside = probes.attempts.filter((p) => !p.ok && !faults.some((f) => p.at >= f.start && p.at <= f.recovered));
+    const outside = [...probes.attempts, ...driven.attempts].filter((p) => !p.ok && !faults.some((f) => p.at >= f.start && p.at <= f.recovered));
     const problems = [...verdict.misstated, ...verdict.wrongSettlements, ...verdict.confirmationEvents, ...verdict.unmatchedMissing.map((op) => `unmatched operation ${op} not listed`), ...verdict.unmatchedExtra.map((op) => `operation ${op} listed as unmatched`)];
     const crashes = processes.flatMap((p) => p.crashes.map((c) => `${p.name} ${c}`));
-    const failed = crashes.length > 0 || problems.length > 0 || lost.some((n) => n > 0) || badSignatures > 0 || outside.length > 0;
+    const fuzzOutside = fuzzed.failures.filter((f) => !excused(f, faults));
+    const fuzzFailed = fuzzed.requests < FUZZ_MINIMUM || fuzzOutside.length > 0 || fuzzed.problems.length > 0;
+    const failed = crashes.length > 0 || problems.length > 0 || lost.some((n) => n > 0) || badSignatures > 0 || outside.length > 0 || fuzzFailed;
     const summary = [
       `chaos run${short ? " (short)" : ""}: ${((Date.now() - started) / 1000).toFixed(0)} s, ${PAYMENTS} payments, ${ledger.length} payment operations on the ledger`,
       `payments by state (from the ledger): ${JSON.stringify(verdict.byStatus)}; unmatched operations ${verdict.unmatched}`,
       `mis-stated payments: ${verdict.misstated.length}; wrong or missing settlements: ${verdict.wrongSettlements.length}; payments without exactly one payment.confirmed when confirmed (none otherwise): ${verdict.confirmationEvents.length}`,
       `unmatched operations not listed: ${verdict.unmatchedMissing.length}; listed but not unmatched: ${verdict.unmatchedExtra.length}; payments nobody created: ${verdict.extraPayments.length}`,
       `events ${ids.length}; lost per receiver ${receivers.map((r, i) => `${r.name} ${lost[i]}`).join(", ")}; duplicates ${receivers.map((r, i) => `${r.name} ${duplicates[i]}`).join(", ")}; requests ${receivers.map((r) => `${r.name} ${r.requests}`).join(", ")}; signatures that did not verify: ${badSignatures}`,
-      `faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}, each retried with its Idempotency-Key):`,
+      `faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}${outcomes(driven.attempts)}, each retried with its Idempotency-Key 100 ms later):`,
       ...faults.map((f) => `  ${faultReport(f, probes.attempts)}`),
-      `  API errors outside the faults: ${outside.length} of ${probes.attempts.length} requests${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`,
+      `  API errors outside the faults: ${outside.length} of ${probes.attempts.length + driven.attempts.length} requests (the client's and the driver's)${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`,
       ...problems.slice(0, 20).map((line) => `  ✗ ${line}`),
+      `fuzz stage (the OpenAPI fuzzer, ${FUZZ_RATE} requests/s to each instance, a tenant of its own each, throughout the faults): ${fuzzed.requests} requests, answers by status ${JSON.stringify(fuzzed.byStatus)}`,
+      `  5xx or no answer while the instance was down: ${fuzzed.failures.length - fuzzOutside.length}; at other times: ${fuzzOutside.length}${fuzzOutside.length ? ` (${fuzzOutside.slice(0, 5).map((f) => `${new Date(f.at).toISOString().slice(11, 23)} ${f.instance} ${f.outcome}`).join(", ")})` : ""}`,
+      `  properties broken (internal detail shown, 4xx without a code, data written by a refused request, tenant A changed or shown): ${fuzzed.problems.length}`,
+      ...fuzzed.problems.slice(0, 5).map((line) => `  ✗ ${line}`),
       `processes that exited by themselves: ${crashes.length}`,
       ...crashes.map((crash) => `  ✗ ${crash}`),
       failed ? "FAILED" : "PASSED",

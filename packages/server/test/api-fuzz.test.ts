@@ -1,17 +1,13 @@
 import type { AddressInfo } from "node:net";
-import { Keypair } from "@stellar/stellar-sdk";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
-import { createMerchant } from "../src/merchants/service.js";
-import { insertUnmatched } from "../src/payments/unmatched-store.js";
-import { newId } from "../src/ids.js";
 import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { startTestDns, type TestDns } from "./support/dns.js";
-import { describe as describeRequest, requestArbitrary, send, snapshot, violations, type Tenant } from "./support/fuzz.js";
+import { createTenant, describe as describeRequest, requestArbitrary, send, snapshot, violations } from "./support/fuzz.js";
 
 /**
  * Property-based fuzzing of every route in /openapi.json against a real server. `npm run fuzz --
@@ -52,53 +48,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A merchant with some of everything the API can address: payments, an endpoint, its deliveries, events, unmatched payments. */
-async function tenant(name: string): Promise<Tenant> {
-  const account = Keypair.random().publicKey();
-  const { merchant, secret } = await createMerchant(db.pool, { name, email: `${name}@example.test`, accounts: [account] }, new Date());
-  const call = async (method: "POST" | "GET", url: string, payload?: object) => {
-    const res = await app.inject({ method, url, headers: { authorization: `Bearer ${secret}` }, ...(payload && { payload }) });
-    expect(res.statusCode, res.body).toBeLessThan(300);
-    return res.json();
-  };
-  const endpoint = await call("POST", "/v1/webhook_endpoints", { url: `https://${name}.example.test/hooks`, enabled_events: ["*"] });
-  const payments = [await call("POST", "/v1/payments", { amount: "1", asset: "XLM" }), await call("POST", "/v1/payments", { amount: "2.5", asset: "XLM", memo_type: "text", memo: "order-1" })];
-  await call("POST", `/v1/payments/${payments[1].id}/cancel`);
-  const recovery = await call("POST", `/v1/webhook_endpoints/${endpoint.id}/recover`, { since: "2020-01-01T00:00:00Z" });
-  const unmatched = await insertUnmatched(db.pool, {
-    id: newId("unm"),
-    merchantId: merchant.id,
-    op: {
-      operationId: String(BigInt(Math.floor(Math.random() * 2 ** 31)) << 12n),
-      transactionHash: "ab".repeat(32),
-      ledger: 3,
-      closedAt: new Date(),
-      to: account,
-      muxedId: null,
-      memo: null,
-      shownMemo: { type: "none", value: null },
-      asset: { code: "XLM", issuer: null },
-      amountStroops: 10_000_000n,
-      from: Keypair.random().publicKey(),
-      createsAccount: false,
-    },
-    reason: "no_memo",
-    paymentId: null,
-    now: new Date(),
-  });
-  const events = (await call("GET", "/v1/events?limit=100")).data.map((e: { id: string }) => e.id);
-  const deliveries = (await call("GET", `/v1/webhook_endpoints/${endpoint.id}/deliveries?limit=100`)).data.map((d: { id: string }) => d.id);
-  return {
-    apiKey: secret,
-    merchantId: merchant.id,
-    ids: { pay: payments.map((p) => p.id), we: [endpoint.id], evt: events, del: deliveries, unm: [unmatched!.id], rcv: [recovery.id], account: [account] },
-  };
-}
-
 describe("the API under generated hostile requests", () => {
   it(`holds every property for ${RUNS} requests (seed ${SEED})`, { timeout: Math.max(300_000, RUNS * 150) }, async () => {
-    const a = await tenant("alpha");
-    const b = await tenant("bravo");
+    const a = await createTenant(db.pool, origin, "alpha");
+    const b = await createTenant(db.pool, origin, "bravo");
     const doc = app.swagger() as Parameters<typeof requestArbitrary>[0];
     let sent = 0;
     const statuses = new Map<number, number>();

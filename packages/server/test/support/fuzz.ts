@@ -1,6 +1,10 @@
 import http from "node:http";
+import { Keypair } from "@stellar/stellar-sdk";
 import fc from "fast-check";
 import type pg from "pg";
+import { newId } from "../../src/ids.js";
+import { createMerchant } from "../../src/merchants/service.js";
+import { insertUnmatched } from "../../src/payments/unmatched-store.js";
 import { fromSchema, hostileText, hostileValue, type Hostility, type JsonSchema } from "./fuzz-inputs.js";
 
 /**
@@ -25,6 +29,60 @@ export interface FuzzRequest {
   body?: Buffer;
   /** The operation it was generated from, for reports. */
   operation: string;
+}
+
+/**
+ * A merchant with some of everything the API can address — payments (one canceled), an endpoint, its
+ * deliveries, events, an unmatched payment, a recovery — made through the API of the server at `origin`.
+ * `endpointUrl` is where its webhooks go (by default a name that does not resolve).
+ */
+export async function createTenant(db: pg.Pool, origin: URL, name: string, options: { account?: string; endpointUrl?: string } = {}): Promise<Tenant> {
+  const account = options.account ?? Keypair.random().publicKey();
+  const { merchant, secret } = await createMerchant(db, { name, email: `${name}@example.test`, accounts: [account] }, new Date());
+  const call = async (method: "POST" | "GET", path: string, payload?: object) => {
+    const res = await fetch(new URL(path, origin), {
+      method,
+      headers: { authorization: `Bearer ${secret}`, ...(payload && { "content-type": "application/json" }) },
+      ...(payload && { body: JSON.stringify(payload) }),
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`setting up tenant ${name}: ${method} ${path} answered ${res.status}: ${text}`);
+    return JSON.parse(text);
+  };
+  const endpoint = await call("POST", "/v1/webhook_endpoints", { url: options.endpointUrl ?? `https://${name}.example.test/hooks`, enabled_events: ["*"] });
+  const payments = [await call("POST", "/v1/payments", { amount: "1", asset: "XLM" }), await call("POST", "/v1/payments", { amount: "2.5", asset: "XLM", memo_type: "text", memo: "order-1" })];
+  await call("POST", `/v1/payments/${payments[1].id}/cancel`);
+  const recovery = await call("POST", `/v1/webhook_endpoints/${endpoint.id}/recover`, { since: "2020-01-01T00:00:00Z" });
+  // In a ledger no test network reaches, so it never takes the id of a real operation.
+  const ledger = 2 ** 30 + Math.floor(Math.random() * 2 ** 20);
+  const unmatched = await insertUnmatched(db, {
+    id: newId("unm"),
+    merchantId: merchant.id,
+    op: {
+      operationId: String((BigInt(ledger) << 32n) | 4097n),
+      transactionHash: "ab".repeat(32),
+      ledger,
+      closedAt: new Date(),
+      to: account,
+      muxedId: null,
+      memo: null,
+      shownMemo: { type: "none", value: null },
+      asset: { code: "XLM", issuer: null },
+      amountStroops: 10_000_000n,
+      from: Keypair.random().publicKey(),
+      createsAccount: false,
+    },
+    reason: "no_memo",
+    paymentId: null,
+    now: new Date(),
+  });
+  const events = (await call("GET", "/v1/events?limit=100")).data.map((e: { id: string }) => e.id);
+  const deliveries = (await call("GET", `/v1/webhook_endpoints/${endpoint.id}/deliveries?limit=100`)).data.map((d: { id: string }) => d.id);
+  return {
+    apiKey: secret,
+    merchantId: merchant.id,
+    ids: { pay: payments.map((p: { id: string }) => p.id), we: [endpoint.id], evt: events, del: deliveries, unm: [unmatched!.id], rcv: [recovery.id], account: [account] },
+  };
 }
 
 interface Operation {
@@ -164,7 +222,7 @@ export interface FuzzResponse {
 }
 
 /** Sends `req` over a real connection to `origin` (a new one each time: the server may close it). */
-export function send(origin: URL, req: FuzzRequest): Promise<FuzzResponse> {
+export function send(origin: URL, req: FuzzRequest, timeoutMs = 0): Promise<FuzzResponse> {
   return new Promise((resolve, reject) => {
     const r = http.request(
       {
@@ -184,6 +242,7 @@ export function send(origin: URL, req: FuzzRequest): Promise<FuzzResponse> {
       },
     );
     r.on("error", reject);
+    if (timeoutMs > 0) r.setTimeout(timeoutMs, () => r.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     r.end(req.body);
   });
 }
@@ -192,40 +251,55 @@ export function send(origin: URL, req: FuzzRequest): Promise<FuzzResponse> {
 const INTERNAL_DETAIL = /\bat [\w.<>]+ \(|node_modules|\/src\/[\w/-]+\.ts|\bSQLSTATE\b|syntax error at|violates [\w ]+constraint|duplicate key value|relation "|column "|ECONNREFUSED|TypeError|ReferenceError/;
 
 export interface Snapshot {
-  /** Digest of every row the API can change. */
+  /** Digest of the rows a refused request must leave alone: every row the API can change (in a chaos run, what the fuzzing tenant itself can write). */
   all: string;
   /** Digest of tenant A's rows. */
   a: string;
 }
 
+const TABLES = [
+  ["merchants", "id", "select * from merchants"],
+  ["merchant_accounts", "merchant_id", "select * from merchant_accounts"],
+  ["api_keys", "merchant_id", "select id, merchant_id, hash, prefix, created_at, expires_at, revoked_at from api_keys"],
+  ["payments", "merchant_id", "select * from payments"],
+  ["payment_settlements", "merchant_id", "select s.*, p.merchant_id from payment_settlements s join payments p on p.id = s.payment_id"],
+  ["events", "merchant_id", "select * from events"],
+  ["webhook_endpoints", "merchant_id", "select * from webhook_endpoints"],
+  ["webhook_deliveries", "merchant_id", "select * from webhook_deliveries"],
+  ["webhook_recoveries", "merchant_id", "select r.*, e.merchant_id from webhook_recoveries r join webhook_endpoints e on e.id = r.endpoint_id"],
+  ["idempotency_keys", "merchant_id", "select * from idempotency_keys"],
+  ["unmatched_payments", "merchant_id", "select * from unmatched_payments"],
+  ["account_challenges", "merchant_id", "select * from account_challenges"],
+] as const;
+
+/**
+ * SQL for one digest of the rows of `tables` that `where` keeps (`$col` stands for each table's
+ * merchant column).
+ */
+export function digestSql(tables: ReadonlyArray<readonly [name: string, column: string, query: string]>, where: string): string {
+  const parts = tables.map(
+    ([, column, query]) => `(select coalesce(md5(string_agg(md5(t::text), '' order by md5(t::text))), '') from (${query}) t ${where.replace("$col", column)})`,
+  );
+  return `md5(${parts.join(" || ")})`;
+}
+
+/** SQL for a digest of every row the API can change that belongs to the merchant whose id is `param` (e.g. `$1`). */
+export const merchantDigestSql = (param: string) => digestSql(TABLES, `where t.$col = ${param}`);
+
 /** Digests of the database's rows (api_keys.last_used_at aside: it records use, not a change). */
 export async function snapshot(db: pg.Pool, aMerchantId: string): Promise<Snapshot> {
-  const tables = [
-    ["merchants", "id", "select * from merchants"],
-    ["merchant_accounts", "merchant_id", "select * from merchant_accounts"],
-    ["api_keys", "merchant_id", "select id, merchant_id, hash, prefix, created_at, expires_at, revoked_at from api_keys"],
-    ["payments", "merchant_id", "select * from payments"],
-    ["payment_settlements", "merchant_id", "select s.*, p.merchant_id from payment_settlements s join payments p on p.id = s.payment_id"],
-    ["events", "merchant_id", "select * from events"],
-    ["webhook_endpoints", "merchant_id", "select * from webhook_endpoints"],
-    ["webhook_deliveries", "merchant_id", "select * from webhook_deliveries"],
-    ["webhook_recoveries", "merchant_id", "select r.*, e.merchant_id from webhook_recoveries r join webhook_endpoints e on e.id = r.endpoint_id"],
-    ["idempotency_keys", "merchant_id", "select * from idempotency_keys"],
-    ["unmatched_payments", "merchant_id", "select * from unmatched_payments"],
-    ["account_challenges", "merchant_id", "select * from account_challenges"],
-  ] as const;
-  const digest = (where: string) =>
-    tables
-      .map(([, column, query]) => `(select coalesce(md5(string_agg(md5(t::text), '' order by md5(t::text))), '') from (${query}) t ${where.replace("$col", column)})`)
-      .join(" || ");
-  const { rows } = await db.query<Snapshot>(`select md5(${digest("")}) as all, md5(${digest("where t.$col = $1")}) as a`, [aMerchantId]);
+  const { rows } = await db.query<Snapshot>(`select ${digestSql(TABLES, "")} as all, ${merchantDigestSql("$1")} as a`, [aMerchantId]);
   return rows[0]!;
 }
 
 /** Every way a response can break the properties; empty when it holds them all. */
 export function violations(req: FuzzRequest, res: FuzzResponse, before: Snapshot, after: Snapshot, a: Tenant): string[] {
+  return [...(res.status >= 500 ? [`answered ${res.status}`] : []), ...answerViolations(req, res, before, after, a)];
+}
+
+/** The violations but a 5xx itself: a chaos run excuses those while a process is down. */
+export function answerViolations(req: FuzzRequest, res: FuzzResponse, before: Snapshot, after: Snapshot, a: Tenant): string[] {
   const problems: string[] = [];
-  if (res.status >= 500) problems.push(`answered ${res.status}`);
   if (INTERNAL_DETAIL.test(res.body)) problems.push(`the body shows internal detail: ${res.body.slice(0, 300)}`);
   if (res.status >= 400 && res.status < 500) {
     let code: unknown;

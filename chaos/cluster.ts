@@ -8,7 +8,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../packages/server/src/db/embedded.js";
-import { closedPort, LUMENPAY_BIN, startNetworkProcess, startServerProcess, type ServerProcess } from "../packages/server/test/support/process.js";
+import { closedPort, startNetworkProcess, startServerProcess, type ServerProcess } from "../packages/server/test/support/process.js";
 
 const quiet = { info: () => undefined, warn: () => undefined };
 
@@ -90,7 +90,7 @@ export class Lumenpay {
   }
 
   async start(): Promise<void> {
-    const started = startServerProcess({ ...this.env, PORT: String(this.port) }, [], LUMENPAY_BIN);
+    const started = startServerProcess({ ...this.env, PORT: String(this.port) });
     this.process = started;
     void started.exited.then((exit) => {
       if (this.process === started) this.crashes.push(`exited ${exit.code ?? exit.signal}: ${started.stderr().slice(-2000)}`);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { LUMENPAY_BIN, startServerProcess, type ServerProcess } from "./support/process.js";
+import { startServerProcess, type ServerProcess } from "./support/process.js";
 
 /** The build that `npm start` and the published package run: plain node over dist/, no TypeScript at run time. */
 
@@ -21,7 +21,7 @@ describe("the compiled server", () => {
   it("starts from dist/ with plain node and serves a payment", async () => {
     expect(existsSync(new URL("../dist/cli.js", import.meta.url)), "packages/server/dist is missing: run npm run build (npm test does)").toBe(true);
     const { secret } = await createMerchant(db.pool, { name: "Built", email: "built@acme.test", accounts: [randomAccount()] }, new Date());
-    server = startServerProcess({ DATABASE_URL: db.url, PORT: "0", LOG_LEVEL: "info", LUMENPAY_ROLES: "api" }, [], LUMENPAY_BIN);
+    server = startServerProcess({ DATABASE_URL: db.url, PORT: "0", LOG_LEVEL: "info", LUMENPAY_ROLES: "api" });
     const ready = await server.waitForLog((line) => typeof line.url === "string" && typeof line.port === "number");
     const url = ready.url as string;
     const headers = { authorization: `Bearer ${secret}`, "content-type": "application/json" };

@@ -16,7 +16,7 @@ import { createLogger } from "../src/logger.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { randomAccount } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
-import { childEnv, LUMENPAY_CLI, runCli } from "./support/process.js";
+import { childEnv, LUMENPAY_BIN, runCli } from "./support/process.js";
 import { startReceiver } from "./support/receiver.js";
 
 /**
@@ -51,7 +51,7 @@ async function record(merchantId: string, type: EventType): Promise<string> {
 
 /** `lumenpay listen <args>` running; `waitForLine` resolves with the first stdout line matching (seen already or to come). */
 function startListen(args: string[]) {
-  const child = spawn(process.execPath, [...LUMENPAY_CLI, "listen", ...args], { env: childEnv({ LOG_LEVEL: "silent" }), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...LUMENPAY_BIN, "listen", ...args], { env: childEnv({ LOG_LEVEL: "silent" }), stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
   let stderr = "";

@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { migrate } from "../../src/db/migrate.js";
@@ -19,15 +21,16 @@ function withDatabase(url: string, database: string): string {
 }
 
 /**
- * Runs once per `npm test`: finds the PostgreSQL server (TEST_DATABASE_URL, or an embedded one),
- * and builds a migrated template database that every test file clones in milliseconds.
+ * Runs once per `npm test`: builds the packages (the tests' child processes run the built CLI, and
+ * tsc -b redoes only what changed), finds the PostgreSQL server (TEST_DATABASE_URL, or an embedded
+ * one), and builds a migrated template database that every test file clones in milliseconds.
  */
 export default async function setup(project: TestProject) {
+  execFileSync("npm", ["run", "-s", "build"], { cwd: fileURLToPath(new URL("../../../..", import.meta.url)), stdio: "inherit" });
   let adminUrl = process.env.TEST_DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!adminUrl) {
     const { startEmbeddedPostgres } = await import("../../src/db/embedded.js");
-    const { fileURLToPath } = await import("node:url");
     const embedded = await startEmbeddedPostgres({
       dataDir: fileURLToPath(new URL("../../../../.lumenpay/test-postgres", import.meta.url)),
       log: { info: () => undefined, warn: (m: string) => console.warn(m) },

@@ -63,7 +63,9 @@ function databaseUnavailable(error: { code?: unknown; message?: unknown }): bool
   return (
     ["ECONNREFUSED", "ECONNRESET", "EPIPE", "57P01", "57P02", "57P03"].includes(code) ||
     /^08[0-9A-Z]{3}$/.test(code) ||
-    /^(Connection terminated|timeout exceeded when trying to connect)/.test(String(error.message))
+    // node-postgres's own errors carry no code: a connection that ended during a query, or before the
+    // next query of a client lent out when it ended, or a pool that could not connect in time.
+    /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/.test(String(error.message))
   );
 }
 

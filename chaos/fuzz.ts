@@ -60,11 +60,11 @@ export interface FuzzStage {
 
 interface Options {
   pool: pg.Pool;
-  /** The API instances, each fuzzed by a tenant of its own. */
+  /** The API instance of each fuzzing loop (name one twice for two loops); every loop fuzzes a tenant of its own. */
   instances: string[];
-  /** Accounts for tenant A and for each instance's tenant, funded on the network, so that ingestion follows real accounts. */
+  /** Accounts for tenant A and for each loop's tenant, funded on the network, so that ingestion follows real accounts. */
   accounts: string[];
-  /** Requests per second per instance. */
+  /** Requests per second per loop, at most. */
   rate: number;
   seed: number;
 }
@@ -79,20 +79,22 @@ async function startSink(): Promise<{ url: string; close(): Promise<void> }> {
   };
 }
 
-/** Retries `query` while PostgreSQL restarts. */
+/** Retries `query` while PostgreSQL restarts (for two minutes at most). */
 async function persistently<T>(query: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
   for (;;) {
     try {
       return await query();
-    } catch {
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
       await sleep(250);
     }
   }
 }
 
 /**
- * Sets up the tenants (A's webhooks delivered before its digest is taken) and starts one fuzzing loop
- * per instance at `rate` requests per second until `stop()`.
+ * Sets up the tenants (A's webhooks delivered before its digest is taken) and starts the fuzzing
+ * loops, each at `rate` requests per second at most, until `stop()`.
  */
 export async function startFuzz(options: Options): Promise<FuzzStage> {
   const { pool, instances } = options;
@@ -110,8 +112,19 @@ export async function startFuzz(options: Options): Promise<FuzzStage> {
 
   const report: FuzzReport = { requests: 0, byStatus: {}, failures: [], problems: [] };
   let running = true;
-  const digests = (b: Tenant) =>
-    persistently(async () => (await pool.query<Snapshot>(`select ${digestSql(API_WRITES, "where t.$col = $2")} as all, ${merchantDigestSql("$1")} as a`, [a.merchantId, b.merchantId])).rows[0]!);
+  // Tenant A's digest reads all its rows, webhook deliveries included (a sequential scan of a table that
+  // grows by thousands a minute here): it is compared after every 100 requests of each loop, and at the end.
+  const digestOfA = () => persistently(async () => (await pool.query<{ a: string }>(`select ${merchantDigestSql("$1")} as a`, [a.merchantId])).rows[0]!.a);
+  const control = await digestOfA();
+  let controlChecked = Date.now();
+  const checkControl = async () => {
+    const since = controlChecked;
+    controlChecked = Date.now();
+    if ((await digestOfA()) !== control) report.problems.push(`tenant A's data changed between ${new Date(since).toISOString()} and ${new Date().toISOString()}`);
+  };
+  // Per request, what the fuzzing tenant's own requests write; `a` is left equal (A is checked above).
+  const digestOfB = (b: Tenant) =>
+    persistently(async (): Promise<Snapshot> => ({ all: (await pool.query<{ b: string }>(`select ${digestSql(API_WRITES, "where t.$col = $1")} as b`, [b.merchantId])).rows[0]!.b, a: control }));
   const loops = instances.map(async (instance, i) => {
     const b = tenants[i]!;
     const origin = new URL(instance);
@@ -120,7 +133,7 @@ export async function startFuzz(options: Options): Promise<FuzzStage> {
       for (const req of fc.sample(requests, { numRuns: 100, seed: options.seed + 1000 * i + batch })) {
         if (!running) break;
         const paced = sleep(1000 / options.rate);
-        const before = await digests(b);
+        const before = await digestOfB(b);
         const sent = Date.now();
         const res = await send(origin, req, 10_000).catch((error: NodeJS.ErrnoException) => error);
         report.requests++;
@@ -129,23 +142,27 @@ export async function startFuzz(options: Options): Promise<FuzzStage> {
         } else {
           report.byStatus[res.status] = (report.byStatus[res.status] ?? 0) + 1;
           if (res.status >= 500) report.failures.push({ sent, at: Date.now(), instance, outcome: String(res.status) });
-          const problems = answerViolations(req, res, before, await digests(b), a);
+          const problems = answerViolations(req, res, before, await digestOfB(b), a);
           if (problems.length > 0) report.problems.push(`${instance}: ${problems.join("; ")}\n    request: ${describe(req)}\n    answer: ${res.status} ${res.body.slice(0, 300)}`);
         }
         await paced;
       }
+      await checkControl();
     }
   });
+  let stopped: Promise<FuzzReport> | undefined;
   return {
     get requests() {
       return report.requests;
     },
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      await sink.close();
-      return report;
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        running = false;
+        await Promise.all(loops);
+        await checkControl();
+        await sink.close();
+        return report;
+      })()),
   };
 }
 

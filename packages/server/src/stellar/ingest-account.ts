@@ -244,6 +244,9 @@ async function streamFrom<T>(deps: AccountIngestionDeps<T>, from: bigint, onComm
 /**
  * Applies the records after `position` and advances the stored cursor past them, in one
  * transaction, so the cursor never gets ahead of the effects (nor behind them). Returns the new position.
+ * The cursor is advanced first: that locks its row, which serialises instances (one that has lost its
+ * advisory lock without noticing yet waits there, then skips whatever the new holder committed
+ * meanwhile), and the records at or below where it was are skipped.
  */
 async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentRecord[], position: bigint): Promise<bigint> {
   const fresh = records.filter((r) => parsePagingToken(r.paging_token) > position);
@@ -252,9 +255,7 @@ async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentR
   const now = deps.clock.now();
   const ctx: ApplyContext = { now, networkPassphrase: deps.key.networkPassphrase, links: deps.links, account: deps.key.account };
   const { outcomes, cursor } = await transaction(deps.pool, async (tx) => {
-    // Locking the cursor row serialises instances: one that has lost its advisory lock without
-    // noticing yet waits here, then skips whatever the new holder committed meanwhile.
-    let cursor = await readCursor(tx, deps.key, { forUpdate: true });
+    let cursor = await advanceCursor(tx, deps.key, parsePagingToken(last.paging_token), now);
     if (cursor === undefined) throw new Error(`the cursor of ${deps.key.account} was deleted`);
     const toApply: HorizonPaymentRecord[] = [];
     for (const record of fresh) {
@@ -267,7 +268,6 @@ async function commit<T>(deps: AccountIngestionDeps<T>, records: HorizonPaymentR
     const outcomes: T[] = [];
     if (deps.apply.page) outcomes.push(...(await deps.apply.page(tx, toApply, ctx)));
     else for (const record of toApply) outcomes.push(await deps.apply(tx, record, ctx));
-    await advanceCursor(tx, deps.key, cursor, now);
     return { outcomes, cursor };
   });
   for (const outcome of outcomes) deps.observe?.(outcome);

@@ -21,10 +21,10 @@ export async function listMerchantAccounts(db: Db): Promise<string[]> {
   return rows.map((r) => r.account);
 }
 
-/** The stored cursor; `forUpdate` locks its row until the transaction ends. */
-export async function readCursor(db: Db, key: CursorKey, { forUpdate = false } = {}): Promise<bigint | undefined> {
+/** The stored cursor. */
+export async function readCursor(db: Db, key: CursorKey): Promise<bigint | undefined> {
   const { rows } = await db.query<{ paging_token: string }>(
-    `select paging_token from stellar_cursors where network_passphrase = $1 and account = $2${forUpdate ? " for update" : ""}`,
+    "select paging_token from stellar_cursors where network_passphrase = $1 and account = $2",
     [key.networkPassphrase, key.account],
   );
   return rows[0] && BigInt(rows[0].paging_token);
@@ -40,13 +40,20 @@ export async function initCursor(db: Db, key: CursorKey, token: bigint, now: Dat
   return (await readCursor(db, key))!;
 }
 
-/** Moves the cursor forward to `token`; a lower token leaves it where it is. */
-export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: Date): Promise<void> {
-  await db.query(
-    `update stellar_cursors set paging_token = greatest(paging_token, $3), updated_at = $4
-     where network_passphrase = $1 and account = $2`,
+/**
+ * Moves the cursor forward to `token` (a lower token leaves it where it is) and returns where it was,
+ * in one statement: its row stays locked until the transaction ends, and an applier waiting for the
+ * lock gets the position the holder committed. Undefined when the cursor does not exist.
+ */
+export async function advanceCursor(db: Db, key: CursorKey, token: bigint, now: Date): Promise<bigint | undefined> {
+  const { rows } = await db.query<{ paging_token: string }>(
+    `update stellar_cursors c set paging_token = greatest(c.paging_token, $3), updated_at = $4
+     from (select paging_token from stellar_cursors where network_passphrase = $1 and account = $2 for update) previous
+     where c.network_passphrase = $1 and c.account = $2
+     returning previous.paging_token`,
     [key.networkPassphrase, key.account, token.toString(), now],
   );
+  return rows[0] && BigInt(rows[0].paging_token);
 }
 
 /**

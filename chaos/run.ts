@@ -48,9 +48,15 @@ interface Fault {
 
 const log = (message: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
-async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+/** Waits until `check` holds, for `timeoutMs`, or as long as `progress` (when given) changed within the last `timeoutMs`. */
+async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs: number, progress?: () => number): Promise<boolean> {
+  let deadline = Date.now() + timeoutMs;
+  let last = progress?.();
   while (!(await check())) {
+    if (progress && progress() !== last) {
+      last = progress();
+      deadline = Date.now() + timeoutMs;
+    }
     if (Date.now() > deadline) {
       log(`gave up waiting for ${what}`);
       return false;
@@ -91,11 +97,11 @@ function outcomes(attempts: ApiAttempt[]): string {
   return counts.size === 0 ? "" : `: ${[...counts].map(([outcome, n]) => `${outcome} ×${n}`).join(", ")}`;
 }
 
-/** The probe's error rate from a fault's start until every instance answered again, and how long that took after the fault ended. */
 /** Whether `failure` happened while a fault had its instance down. */
 const excused = (failure: FuzzFailure, faults: Fault[]) =>
   faults.some((f) => f.downs.includes(failure.instance) && failure.at >= f.start && failure.sent <= f.recovered);
 
+/** The probe's error rate from a fault's start until every instance answered again, and how long that took after the fault ended. */
 function faultReport(fault: Fault, attempts: ApiAttempt[]): string {
   const window = attempts.filter((a) => a.at >= fault.start && a.at <= fault.recovered);
   const failed = window.filter((a) => !a.ok).length;
@@ -185,13 +191,15 @@ async function main(): Promise<number> {
       });
     await at(0.15);
     await restart(a);
-    await at(0.35);
     const everyInstance = [a.url, b.url];
-    await fault("PostgreSQL stopped for 3 s and restarted", everyInstance, async () => {
-      await db.stop();
-      await sleep(3000);
-      await db.start();
-    });
+    const restartDatabase = () =>
+      fault("PostgreSQL stopped for 3 s and restarted", everyInstance, async () => {
+        await db.stop();
+        await sleep(3000);
+        await db.start();
+      });
+    await at(0.35);
+    await restartDatabase();
     await at(0.5);
     await receivers[2]!.up();
     log("the late receiver is up");
@@ -208,9 +216,13 @@ async function main(): Promise<number> {
     await driving;
     const driven = result!;
     log(`${driven.created.length} payments created, ${driven.submitted} transactions submitted in ${((Date.now() - started) / 1000).toFixed(0)} s; ${fuzz.requests} fuzz requests`);
-    const fuzzedDuringFaults = fuzz.requests;
-    await waitUntil(() => fuzz.requests >= FUZZ_MINIMUM, `${FUZZ_MINIMUM} fuzz requests`, 30 * 60_000);
+    // The fuzz stage goes on, with faults of its own, until it has sent its minimum and had one round of
+    // them at least: api-a SIGKILLed and restarted, then api-b, then PostgreSQL restarted.
+    const fuzzedWithPayments = fuzz.requests;
+    const paymentFaults = faults.length;
+    for (let round = 0; round < 3 || fuzz.requests < FUZZ_MINIMUM; round++) await [() => restart(a), () => restart(b), restartDatabase][round % 3]!();
     const fuzzed = await fuzz.stop();
+    const fuzzFaults = faults.slice(paymentFaults);
     log(`${fuzzed.requests} fuzz requests sent`);
 
     // Settle: every payment past its expiry (the expiry job runs every 5 s), ingestion caught up with the
@@ -232,7 +244,7 @@ async function main(): Promise<number> {
     await waitUntil(async () => {
       const ids = await eventIds();
       return receivers.every((r) => ids.every((id) => r.accepted.has(id)));
-    }, "every event at every receiver", 300_000);
+    }, "every event at every receiver", 120_000, () => receivers.reduce((sum, r) => sum + r.accepted.size, 0));
 
     const verdict = await compare(pool, merchant.id, driven.created, ledger);
     const ids = await eventIds();
@@ -256,10 +268,11 @@ async function main(): Promise<number> {
       `unmatched operations not listed: ${verdict.unmatchedMissing.length}; listed but not unmatched: ${verdict.unmatchedExtra.length}; payments nobody created: ${verdict.extraPayments.length}`,
       `events ${ids.length}; lost per receiver ${receivers.map((r, i) => `${r.name} ${lost[i]}`).join(", ")}; duplicates ${receivers.map((r, i) => `${r.name} ${duplicates[i]}`).join(", ")}; requests ${receivers.map((r) => `${r.name} ${r.requests}`).join(", ")}; signatures that did not verify: ${badSignatures}`,
       `faults (a client listing payments on each instance every 100 ms; the driver's own create calls: ${driven.attempts.filter((x) => !x.ok).length} failed of ${driven.attempts.length}${outcomes(driven.attempts)}, each retried with its Idempotency-Key 100 ms later):`,
-      ...faults.map((f) => `  ${faultReport(f, probes.attempts)}`),
+      ...faults.slice(0, paymentFaults).map((f) => `  ${faultReport(f, probes.attempts)}`),
+      `  and after the payments, the fuzz stage's own: ${fuzzFaults.length} faults (${fuzzFaults.filter((f) => f.name.startsWith("SIGKILL")).length} SIGKILLs of an API process, ${fuzzFaults.filter((f) => f.name.startsWith("PostgreSQL")).length} PostgreSQL restarts) in ${((fuzzFaults.at(-1)!.recovered - fuzzFaults[0]!.start) / 1000).toFixed(0)} s`,
       `  API errors outside the faults: ${outside.length} of ${probes.attempts.length + driven.attempts.length} requests (the client's and the driver's)${outside.length ? ` (${outside.slice(0, 5).map((o) => `${new Date(o.at).toISOString().slice(11, 23)} ${o.instance} ${o.outcome}`).join(", ")})` : ""}`,
       ...problems.slice(0, 20).map((line) => `  ✗ ${line}`),
-      `fuzz stage (the OpenAPI fuzzer: ${FUZZ_LOOPS} loop(s) per API instance, each with a tenant of its own, at most ${FUZZ_RATE} requests/s each): ${fuzzed.requests} requests, ${fuzzedDuringFaults} of them while the payments were driven and the faults ran; answers by status ${JSON.stringify(fuzzed.byStatus)}`,
+      `fuzz stage (the OpenAPI fuzzer: ${FUZZ_LOOPS} loop(s) per API instance, each with a tenant of its own, at most ${FUZZ_RATE} requests/s each): ${fuzzed.requests} requests, ${fuzzedWithPayments} of them while the payments were driven, the rest during the fuzz stage's own faults; answers by status ${JSON.stringify(fuzzed.byStatus)}`,
       `  5xx or no answer while the instance was down: ${fuzzed.failures.length - fuzzOutside.length}; at other times: ${fuzzOutside.length}${fuzzOutside.length ? ` (${fuzzOutside.slice(0, 5).map((f) => `${new Date(f.at).toISOString().slice(11, 23)} ${f.instance} ${f.outcome}`).join(", ")})` : ""}`,
       `  properties broken (internal detail shown, 4xx without a code, data written by a refused request, tenant A changed or shown): ${fuzzed.problems.length}`,
       ...fuzzed.problems.slice(0, 5).map((line) => `  ✗ ${line}`),

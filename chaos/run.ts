@@ -30,7 +30,7 @@ const EXPIRES_IN_S = 60;
 // Long enough to outlast the late receiver's downtime, short enough to finish: 2½ minutes of retries (short), 5 (full).
 const RETRY_SCHEDULE = ["1s", "2s", "4s", ...Array(47).fill(short ? "3s" : "6s")].join(",");
 // Hostile requests while the payments are driven: loops per API instance, each at most 10 a second
-// (under the run's load a loop manages about 5), and the fewest the run accepts.
+// (under the full run's load a loop manages about 2, in the short run 5 to 7), and the fewest the run accepts.
 const FUZZ_LOOPS = short ? 1 : 2;
 const FUZZ_RATE = 10;
 const FUZZ_MINIMUM = short ? 1_000 : 10_000;

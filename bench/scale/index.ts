@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { transaction } from "../../packages/server/src/db/pool.js";
 import { DELIVERIES_CHANNEL } from "../../packages/server/src/webhooks/wakeup.js";
+import { LUMENPAY_BIN } from "../../packages/server/test/support/process.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { commitEvents, seedEndpoints } from "../support/webhooks.js";
 import type { ReceiverCount } from "./receiver.js";
@@ -44,7 +45,6 @@ const TX_EVENTS = 1_000;
 const START_TIMEOUT_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;
 /** The built CLI, as operators run it (npm run build). */
-const LUMENPAY_BIN = fileURLToPath(new URL("../../packages/server/bin/lumenpay.js", import.meta.url));
 const RECEIVER = fileURLToPath(new URL("./receiver.ts", import.meta.url));
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
@@ -111,7 +111,7 @@ interface DeliverProcess {
 /** `lumenpay start --roles deliver` on `port`; resolves once /ready answers 200. */
 async function startDeliverProcess(databaseUrl: string, env: Record<string, string>): Promise<DeliverProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [LUMENPAY_BIN, "start", "--roles", "deliver"], {
+  const child = spawn(process.execPath, [...LUMENPAY_BIN, "start", "--roles", "deliver"], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

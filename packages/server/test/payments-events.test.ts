@@ -39,3 +39,63 @@ describe("payment events (the outbox)", () => {
     expect(after.rows[0].n - before.rows[0].n).toBe(2);
   });
 });
+
+describe("concurrent creations, written together", () => {
+  const createPayment = (auth: { authorization: string }, payload: object) =>
+    t.app.inject({ method: "POST", url: "/v1/payments", headers: auth, payload });
+  const batchSizeMetric = async (suffix: "sum" | "count") => {
+    const text = (await t.app.inject({ method: "GET", url: "/metrics" })).body;
+    return Number(text.split("\n").find((l) => l.startsWith(`payment_create_batch_size_${suffix} `))?.split(" ")[1]);
+  };
+
+  it("answers each request with its own payment and event; of those asking for one memo, exactly one gets it", async () => {
+    const m = await seedMerchant(t);
+    const [sumBefore, countBefore] = [await batchSizeMetric("sum"), await batchSizeMetric("count")];
+    const generated = Array.from({ length: 30 }, (_, i) => ({ amount: String(i + 1), asset: "XLM", metadata: { n: String(i) } }));
+    const sameMemo = Array.from({ length: 6 }, () => ({ amount: "3", asset: "XLM", memo_type: "text", memo: "order-7" }));
+    const answers = await Promise.all([...generated, ...sameMemo].map((payload) => createPayment(m.auth, payload)));
+
+    const own = answers.slice(0, 30);
+    expect(own.map((a) => a.statusCode)).toEqual(generated.map(() => 201));
+    expect(own.map((a) => [a.json().amount, a.json().metadata.n])).toEqual(generated.map((g) => [g.amount, g.metadata.n]));
+    const memoAnswers = answers.slice(30);
+    expect(memoAnswers.filter((a) => a.statusCode === 201)).toHaveLength(1);
+    for (const refused of memoAnswers.filter((a) => a.statusCode !== 201)) {
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().error.code).toBe("memo_in_use");
+    }
+
+    const created = answers.filter((a) => a.statusCode === 201).map((a) => a.json());
+    const { rows } = await t.db.pool.query<{ payment_id: string; body: string }>(
+      "select payment_id, body from events where merchant_id = $1 and type = 'payment.created'",
+      [m.merchant.id],
+    );
+    expect(rows).toHaveLength(31);
+    const bodies = new Map(rows.map((r) => [r.payment_id, JSON.parse(r.body)]));
+    for (const payment of created) expect(bodies.get(payment.id)?.data.object).toEqual(payment);
+    // Every request went through the batch once, and at least one statement carried several.
+    expect((await batchSizeMetric("sum")) - sumBefore).toBe(36);
+    expect((await batchSizeMetric("count")) - countBefore).toBeLessThan(36);
+  });
+
+  it("queues a delivery for each payment of a merchant with an endpoint, and none for another merchant's written alongside", async () => {
+    const [hooked, plain] = [await seedMerchant(t), await seedMerchant(t)];
+    const endpoint = await t.app.inject({
+      method: "POST",
+      url: "/v1/webhook_endpoints",
+      headers: hooked.auth,
+      payload: { url: "https://hooks.example.test/lumenpay", enabled_events: ["payment.created"] },
+    });
+    expect(endpoint.statusCode).toBe(201);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => createPayment(i % 2 === 0 ? hooked.auth : plain.auth, { amount: "1", asset: "XLM" })),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 201));
+    const { rows } = await t.db.pool.query<{ merchant_id: string; n: number }>(
+      `select e.merchant_id, count(d.id)::int as n from events e left join webhook_deliveries d on d.event_id = e.id
+       where e.merchant_id = any ($1) group by e.merchant_id`,
+      [[hooked.merchant.id, plain.merchant.id]],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.merchant_id, r.n]))).toEqual({ [hooked.merchant.id]: 10, [plain.merchant.id]: 0 });
+  });
+});

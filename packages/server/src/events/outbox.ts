@@ -38,11 +38,12 @@ export interface RecordedEvent {
  * that it and its event are one statement).
  *
  * Selects `created`, whether an event was written, and `queued`, whether a delivery is due (not
- * parked). It sends no NOTIFY: a NOTIFY holds a database-wide lock from pre-commit through the
+ * parked); or, given `p.select`, that (the CTEs `event` and `deliveries`, with their `event_id`, can
+ * be read: e.g. `queued` per event). It sends no NOTIFY: a NOTIFY holds a database-wide lock from pre-commit through the
  * commit, so transactions that notify cannot share a WAL flush. The caller wakes the workers once
  * it has committed, when `queued` (webhooks/wakeup.ts).
  */
-export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string }): string {
+export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string; select?: string }): string {
   return `with ${p.before ? `${p.before}, ` : ""}event as (${source}),
      deliveries as (
        insert into webhook_deliveries (id, event_id, endpoint_id, merchant_id, status, next_attempt_at, event_created_at)
@@ -51,9 +52,9 @@ export function outboxStatement(source: string, p: { merchant: string; type: str
        from event, webhook_endpoints e
        where e.merchant_id = ${p.merchant} and e.deleted_at is null
          and ${subscribes(p.type, "e.enabled_events")}
-       returning status
+       returning event_id, status
      )
-     select exists (select 1 from event) as created, exists (select 1 from deliveries where status = 'pending') as queued`;
+     ${p.select ?? "select exists (select 1 from event) as created, exists (select 1 from deliveries where status = 'pending') as queued"}`;
 }
 
 const INSERT_EVENT = `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)

@@ -6,6 +6,7 @@ export interface Metrics {
   registry: client.Registry;
   httpRequestDuration: client.Histogram<"method" | "route" | "status_class">;
   paymentsCreated: client.Counter<"asset">;
+  paymentCreateBatchSize: client.Histogram;
   paymentsConfirmed: client.Counter<"asset">;
   paymentConfirmationLatency: client.Histogram;
   paymentsUnmatched: client.Counter<"reason">;
@@ -57,6 +58,12 @@ export function createMetrics(pool: Pool): Metrics {
       name: "payments_created_total",
       help: "Payments created, by asset (XLM or CODE:ISSUER).",
       labelNames: ["asset"],
+      registers: [registry],
+    }),
+    paymentCreateBatchSize: new client.Histogram({
+      name: "payment_create_batch_size",
+      help: "Payments created by API requests without an Idempotency-Key that were written in one statement.",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 100],
       registers: [registry],
     }),
     paymentsConfirmed: new client.Counter({

@@ -11,6 +11,7 @@ import { getPayment as findPaymentOf, listPayments, PAYMENT_STATUSES, type Payme
 import {
   cancelPayment,
   createPayment,
+  createPaymentBatch,
   DEFAULT_EXPIRES_IN_S,
   getPayment,
   MAX_EXPIRES_IN_S,
@@ -164,6 +165,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
   const { pool, clock, config, metrics, wakeup } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   const paymentDefaults = { ...config.payments, allowLocalHttpSuccessUrl: !config.production };
+  const batch = createPaymentBatch(pool, (size) => metrics.paymentCreateBatchSize.observe(size));
   // Shared by reference with the verify plugin, which lives in its own file.
   app.addSchema({ $id: "Payment", ...paymentOutSchema });
   await app.register(paymentVerifyRoutes, deps);
@@ -187,7 +189,9 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         request,
         reply,
         async (db) => {
-          const { payment, out, queued } = await createPayment(db, request.merchant, request.body, clock.now(), links, paymentDefaults);
+          // Without an Idempotency-Key (`db` is the pool) the payment is written with other requests' at the time.
+          const target = db === pool ? batch : db;
+          const { payment, out, queued } = await createPayment(target, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,
             body: out,

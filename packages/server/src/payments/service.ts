@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Account, MuxedAccount } from "@stellar/stellar-sdk";
 import { envelopeOf, recordEvent } from "../events/outbox.js";
 import type { EventType } from "../events/types.js";
-import type { Db } from "../db/pool.js";
+import { Batcher } from "../db/batcher.js";
+import type { Db, Pool } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
 import { newId } from "../ids.js";
 import type { Merchant } from "../merchants/store.js";
@@ -219,16 +220,30 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaul
 
 const GENERATED_MEMO_ATTEMPTS = 5;
 
+/** Concurrent creations written together, outside any transaction: see db/batcher.ts. */
+export type PaymentBatch = Batcher<store.PaymentInsert, store.PaymentWritten>;
+
 /**
- * Creates a pending payment and its `payment.created` event (the outbox) in one statement on `db`: a
- * pool (an implicit transaction), or the caller's transaction when it writes other rows atomically
- * with it (the idempotency record). A generated id memo or muxed id is retried on the rare
+ * The batch the API's creations without an Idempotency-Key go through. Two statements at once: on a
+ * 2-core machine 1, 2, 4 and 8 gave 2 300–2 800, 1 700–2 600, 1 400–1 800 and 1 200–1 400 payments/s
+ * (bench/api): fewer, larger batches cost PostgreSQL less; two keep one slow statement (a memo's lock
+ * wait) from holding up every creation of the process.
+ */
+export function createPaymentBatch(pool: Pool, onBatch?: (size: number) => void): PaymentBatch {
+  return new Batcher((inserts) => store.insertPaymentsWithEvents(pool, inserts), { maxInFlight: 2, maxBatch: 100, onBatch });
+}
+
+/**
+ * Creates a pending payment and its `payment.created` event (the outbox) in one statement: on
+ * `target`, the caller's transaction when it writes other rows atomically with it (the idempotency
+ * record), or a pool (an implicit transaction); or through a batch, in one statement with other
+ * requests' payments. A generated id memo or muxed id is retried on the rare
  * collision, which wrote nothing; a memo the merchant chose that is already open is a 409.
  * `queued`: the event was queued for delivery, so wake the workers once `db` has committed; `out`: the
  * payment's public shape, as its event carries it.
  */
 export async function createPayment(
-  db: Db,
+  target: Db | PaymentBatch,
   merchant: Merchant,
   input: PaymentIn,
   now: Date,
@@ -251,10 +266,10 @@ export async function createPayment(
       updatedAt: fields.createdAt,
       settlements: [],
     };
-    const type = "payment.created";
     const out = paymentOut(payment, links);
-    const event = envelopeOf({ merchantId: merchant.id, type, object: out, now, payment: { id: payment.id, sequence: 1 } });
-    const written = await store.insertPaymentWithEvent(db, payment, { ...event, type });
+    const event = envelopeOf({ merchantId: merchant.id, type: "payment.created", object: out, now, payment: { id: payment.id, sequence: 1 } });
+    const insert = { payment, event };
+    const written = target instanceof Batcher ? await target.submit(insert) : (await store.insertPaymentsWithEvents(target, [insert]))[0]!;
     if (written.created) return { payment, out, queued: written.queued };
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");

@@ -125,55 +125,90 @@ export type NewPayment = Omit<
   "status" | "amountReceivedStroops" | "canceledAt" | "confirmedAt" | "expiredAt" | "updatedAt" | "settlements"
 >;
 
-/**
- * A pending payment, its `payment.created` event (its first: sequence 1) and the event's deliveries,
- * as one statement, so that without an Idempotency-Key creating a payment is one round trip in an
- * implicit transaction. `created` is false when another open payment already uses this destination
- * and memo, or the muxed id is taken: then nothing was written (`on conflict do nothing` also keeps
- * a caller's transaction usable for a retry). `queued`: a delivery is due, so wake the workers once
- * this has committed.
- */
-export async function insertPaymentWithEvent(
-  db: Db,
-  p: NewPayment,
-  event: { id: string; type: string; body: string },
-): Promise<{ created: boolean; queued: boolean }> {
-  const { rows } = await db.query<{ created: boolean; queued: boolean }>(INSERT_PAYMENT_WITH_EVENT, [
-    p.id,
-    p.merchantId,
-    p.amountStroops.toString(),
-    p.asset.code,
-    p.asset.issuer,
-    p.destination,
-    p.muxedId,
-    p.memo?.type ?? null,
-    p.memo?.value ?? null,
-    p.description,
-    JSON.stringify(p.metadata),
-    p.successUrl,
-    p.expiresAt,
-    p.monitorForS,
-    p.createdAt,
-    event.id,
-    event.type,
-    event.body,
-  ]);
-  return rows[0]!;
+/** A new payment with its `payment.created` event, as `insertPaymentsWithEvents` writes it. */
+export interface PaymentInsert {
+  payment: NewPayment;
+  event: { id: string; body: string };
 }
 
-const INSERT_PAYMENT_WITH_EVENT = outboxStatement(
+/** `created` is false when nothing was written; `queued`: a delivery is due, so wake the workers once this has committed. */
+export interface PaymentWritten {
+  created: boolean;
+  queued: boolean;
+}
+
+/**
+ * Pending payments, each with its `payment.created` event (its first: sequence 1) and the event's
+ * deliveries, as one statement, so that without an Idempotency-Key creating payments is one round trip
+ * in an implicit transaction, however many (`createPaymentBatch`, service.ts). A payment is not `created` when
+ * another open payment already uses its destination and memo (one earlier in the list included), or
+ * its muxed id is taken: then nothing of it was written (`on conflict do nothing` also keeps a caller's
+ * transaction usable for a retry). The rows are sent in the order of their destination and memo, so
+ * that two batches wanting the same memos wait for each other in one order rather than deadlock (a
+ * deadlock would still only retry the rows one by one: db/batcher.ts).
+ */
+export async function insertPaymentsWithEvents(db: Db, inserts: PaymentInsert[]): Promise<PaymentWritten[]> {
+  const rows = inserts.map(({ payment: p, event }) => ({
+    id: p.id,
+    merchant_id: p.merchantId,
+    amount_stroops: p.amountStroops.toString(),
+    asset_code: p.asset.code,
+    asset_issuer: p.asset.issuer,
+    destination: p.destination,
+    muxed_id: p.muxedId,
+    memo_type: p.memo?.type ?? null,
+    memo: p.memo?.value ?? null,
+    description: p.description,
+    metadata: p.metadata,
+    success_url: p.successUrl,
+    expires_at: p.expiresAt,
+    monitor_for_s: p.monitorForS,
+    created_at: p.createdAt,
+    event_id: event.id,
+    event_body: event.body,
+  }));
+  const ordered = rows.length === 1 ? rows : [...rows].sort((a, b) => compareKeys(writeOrder(a), writeOrder(b)));
+  const { rows: written } = await db.query<{ id: string; queued: boolean }>(INSERT_PAYMENTS_WITH_EVENTS, [JSON.stringify(ordered)]);
+  const queued = new Map(written.map((w) => [w.id, w.queued]));
+  return inserts.map(({ payment }) => ({ created: queued.has(payment.id), queued: queued.get(payment.id) === true }));
+}
+
+const writeOrder = (r: { destination: string; memo_type: string | null; memo: string | null; muxed_id: string | null }) => [
+  r.destination,
+  r.memo_type ?? "",
+  r.memo ?? "",
+  r.muxed_id ?? "",
+];
+function compareKeys(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return 0;
+}
+
+// One JSON parameter for every row: serialized natively (settlement-store.ts does the same).
+const INSERT_PAYMENTS_WITH_EVENTS = outboxStatement(
   `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
-   select $16, $2, $17, payment.id, 1, $18, $15 from payment returning id`,
+   select input.event_id, input.merchant_id, 'payment.created', input.id, 1, input.event_body, input.created_at
+   from payment join input using (id)
+   returning id, merchant_id, type, created_at, payment_id`,
   {
-    merchant: "$2",
-    type: "$17",
-    now: "$15",
-    before: `payment as (
+    merchant: "event.merchant_id",
+    type: "event.type",
+    now: "event.created_at",
+    before: `input as (
+      select * from json_to_recordset($1::json) as i(id text, merchant_id text, amount_stroops bigint, asset_code text,
+        asset_issuer text, destination text, muxed_id text, memo_type text, memo text, description text, metadata jsonb,
+        success_url text, expires_at timestamptz, monitor_for_s int, created_at timestamptz, event_id text, event_body text)
+    ),
+    payment as (
       insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
         description, metadata, success_url, expires_at, monitor_for_s, created_at, updated_at, event_sequence)
-      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, 1)
+      select id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
+        description, metadata, success_url, expires_at, monitor_for_s, created_at, created_at, 1
+      from input
       on conflict do nothing
       returning id)`,
+    select: `select event.payment_id as id, exists (select 1 from deliveries d where d.event_id = event.id and d.status = 'pending') as queued
+      from event`,
   },
 );
 

@@ -1,0 +1,76 @@
+/**
+ * Coalesces concurrent single-row writes into multi-row statements. A submitted item is written at
+ * once while fewer than `maxInFlight` statements run; otherwise it waits, with whatever else arrives,
+ * for one to finish, and they go together. An idle server adds no wait; a busy one pays PostgreSQL's
+ * per-statement cost (planning, executor start, a commit and its WAL flush) and a round trip once per
+ * batch instead of once per request — for creating a payment that cost is most of the database's work.
+ */
+export interface BatcherOptions {
+  /** Statements running at once; more split the same load into smaller batches. */
+  maxInFlight: number;
+  /** Items in one statement at most. */
+  maxBatch: number;
+  /** Called with each batch's size as it is sent. */
+  onBatch?: (size: number) => void;
+}
+
+interface Waiting<T, R> {
+  item: T;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * PostgreSQL refused the statement for something a row of it may be alone in (bad data, a constraint,
+ * a deadlock with another batch): nothing was written, and each item is tried again on its own so
+ * that only the row at fault fails. A lost connection or a timeout fails the whole batch, as it would
+ * each of its requests.
+ */
+function rowMayBeAtFault(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^(22|23|40)/.test(code);
+}
+
+export class Batcher<T, R> {
+  private readonly waiting: Array<Waiting<T, R>> = [];
+  private inFlight = 0;
+
+  /** `writeAll` writes every item in one statement and returns their results in the same order. */
+  constructor(
+    private readonly writeAll: (items: T[]) => Promise<R[]>,
+    private readonly options: BatcherOptions,
+  ) {}
+
+  /** Resolves once `item` is written (committed, when the statement runs outside a transaction). */
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.send();
+    });
+  }
+
+  private send(): void {
+    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.options.maxBatch);
+      this.inFlight += 1;
+      this.options.onBatch?.(batch.length);
+      void this.write(batch).finally(() => {
+        this.inFlight -= 1;
+        this.send();
+      });
+    }
+  }
+
+  private async write(batch: Array<Waiting<T, R>>): Promise<void> {
+    try {
+      const results = await this.writeAll(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (error) {
+      if (batch.length === 1 || !rowMayBeAtFault(error)) {
+        for (const w of batch) w.reject(error);
+        return;
+      }
+      await Promise.all(batch.map((w) => this.writeAll([w.item]).then(([result]) => w.resolve(result!), w.reject)));
+    }
+  }
+}

@@ -19,7 +19,7 @@ import { createLogger } from "../../packages/server/src/logger.js";
 import { systemClock } from "../../packages/server/src/clock.js";
 import { createMerchant } from "../../packages/server/src/merchants/service.js";
 import { createBenchDatabase } from "../support/db.js";
-import { formatResult, loadInWorker, type LoadRequest } from "../support/load.js";
+import { formatResult, loadInProcess, type LoadRequest } from "../support/load.js";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 
@@ -69,7 +69,7 @@ export async function run(): Promise<void> {
     const toml: LoadRequest = { method: "GET", path: `/.well-known/stellar.toml?merchant_id=${merchant.id}`, expectStatus: 200 };
 
     let noEndpoint = 0;
-    console.log(`duration ${DURATION_MS} ms per run, 32 connections, closed loop, load generated in a worker thread`);
+    console.log(`duration ${DURATION_MS} ms per run, 32 connections, closed loop, load generated in a process of its own`);
     for (const [label, req, contentType] of [
       ["POST /v1/payments", createPayment, "application/json"],
       ["GET /.well-known/stellar.toml", toml, "text/plain; charset=utf-8"],
@@ -77,8 +77,8 @@ export async function run(): Promise<void> {
       const sample = await fetch(origin + req.path, { method: req.method, headers: req.headers, body: req.body?.() });
       const sampleBody = await sample.text();
       const bare = await bareServer(req.expectStatus, contentType, sampleBody);
-      const ours = await loadInWorker(origin, req, { durationMs: DURATION_MS });
-      const baseline = await loadInWorker(bare.origin, req, { durationMs: DURATION_MS });
+      const ours = await loadInProcess(origin, req, { durationMs: DURATION_MS });
+      const baseline = await loadInProcess(bare.origin, req, { durationMs: DURATION_MS });
       await bare.close();
       console.log(formatResult(`lumenpay ${label}`, ours));
       console.log(formatResult(`bare node:http, same shape`, baseline));
@@ -86,7 +86,7 @@ export async function run(): Promise<void> {
       if (req.method !== "POST") continue;
       await db.pool.query("create table bench_requests (id bigserial primary key, body text not null, created_at timestamptz not null default now())");
       const bareDb = await bareServer(req.expectStatus, contentType, sampleBody, db.pool);
-      const stored = await loadInWorker(bareDb.origin, req, { durationMs: DURATION_MS });
+      const stored = await loadInProcess(bareDb.origin, req, { durationMs: DURATION_MS });
       await bareDb.close();
       console.log(formatResult(`bare node:http + pg, one INSERT per request`, stored));
       console.log(`ratio: ${((ours.perSecond / stored.perSecond) * 100).toFixed(1)} % of bare node:http + pg throughput`);
@@ -101,7 +101,7 @@ export async function run(): Promise<void> {
       body: JSON.stringify({ url: "https://hooks.bench.example/lumenpay", enabled_events: ["*"] }),
     });
     if (endpoint.status !== 201) throw new Error(`creating the webhook endpoint answered ${endpoint.status}: ${await endpoint.text()}`);
-    const hooked = await loadInWorker(origin, { ...createPayment, headers: hookAuth }, { durationMs: DURATION_MS });
+    const hooked = await loadInProcess(origin, { ...createPayment, headers: hookAuth }, { durationMs: DURATION_MS });
     console.log(formatResult("lumenpay POST /v1/payments, 1 webhook endpoint", hooked));
     console.log(`ratio: ${((hooked.perSecond / noEndpoint) * 100).toFixed(1)} % of POST /v1/payments without endpoints`);
   } finally {

@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
 
 export interface LoadResult {
@@ -65,17 +66,14 @@ export function formatResult(label: string, r: LoadResult): string {
   return `${label.padEnd(44)} ${r.perSecond.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(7)} ms   p99 ${r.p99Ms.toFixed(2).padStart(7)} ms   errors ${r.errors}`;
 }
 
-/** `load` in a worker thread with a fixed body: the server in this process gets the main thread to itself. */
-export function loadInWorker(origin: string, req: LoadRequest, options: { connections?: number; durationMs?: number; warmupMs?: number } = {}): Promise<LoadResult> {
+/** `load` in a child process with a fixed body: the server in this process keeps its CPU and memory to itself. */
+export function loadInProcess(origin: string, req: LoadRequest, options: { connections?: number; durationMs?: number; warmupMs?: number } = {}): Promise<LoadResult> {
   const { body, ...rest } = req;
-  const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
-    workerData: { origin, req: rest, bodyText: body?.(), options },
-  });
+  const child = fork(fileURLToPath(new URL("./load-process.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  child.send({ origin, req: rest, bodyText: body?.(), options });
   return new Promise((resolve, reject) => {
-    worker.once("message", (result: LoadResult) => {
-      resolve(result);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
+    child.once("message", (result: LoadResult) => resolve(result));
+    child.once("error", reject);
+    child.once("exit", (code) => code !== 0 && reject(new Error(`the load generator exited with ${code}`)));
   });
 }

@@ -1,4 +1,5 @@
 import { signDelivery } from "@lumenpay/webhooks";
+import { Batcher } from "../db/batcher.js";
 import type { Db, Pool } from "../db/pool.js";
 import { transaction } from "../db/pool.js";
 import type { Clock } from "../clock.js";
@@ -39,34 +40,6 @@ const NOT_SENT: SendResult = { ok: false, durationMs: 0, bodySnippet: "" };
 const MAX_COMPLETION_BATCH = 500;
 
 /**
- * Turns single calls into batched `flush`es: one flush runs at a time and the calls made meanwhile
- * form the next, so an idle system flushes a lone call at once while a busy one pays one round trip
- * and one commit per batch instead of per call. A failed flush rejects every call in it.
- */
-function batched<T, R>(flush: (items: T[]) => Promise<R[]>, maxBatch: number): (item: T) => Promise<R> {
-  const queue: Array<{ item: T; resolve(result: R): void; reject(error: unknown): void }> = [];
-  let flushing = false;
-  const drain = async () => {
-    flushing = true;
-    while (queue.length > 0) {
-      const batch = queue.splice(0, maxBatch);
-      try {
-        const results = await flush(batch.map((b) => b.item));
-        batch.forEach((b, i) => b.resolve(results[i]!));
-      } catch (error) {
-        batch.forEach((b) => b.reject(error));
-      }
-    }
-    flushing = false;
-  };
-  return (item) =>
-    new Promise<R>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
-      if (!flushing) void drain();
-    });
-}
-
-/**
  * One attempt of one delivery: sign afresh (same id and body, new timestamp), send, and record the
  * outcome with its attempt log atomically — success (batched with other successes of this worker),
  * a scheduled retry, or final failure.
@@ -89,17 +62,19 @@ export function createDeliverer(deps: DeliverDeps) {
     }
   };
 
-  const complete = batched(async (batch: Completion[]) => {
-    const recorded = await transaction(deps.pool, (tx) => completeDeliveries(tx, batch), retryOnce);
+  // One statement at a time: the successes answered meanwhile are recorded together by the next.
+  const completions = new Batcher(async (batch: Completion[]) => {
+    const recorded = await completeDeliveries(deps.pool, batch);
     return batch.map((c) => recorded.has(c.id));
-  }, MAX_COMPLETION_BATCH);
+  }, { maxInFlight: 1, maxBatch: MAX_COMPLETION_BATCH });
 
-  return async function deliver(d: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+  return async function deliver(d: ClaimedDelivery, signal: AbortSignal, answered: () => void = () => undefined): Promise<void> {
     const startedAt = deps.clock.now();
     const headers = prepare(d, startedAt);
     const result: SendResult = headers
       ? await deps.sender.send({ url: d.url, headers: { ...headers }, body: d.body, signal })
       : NOT_SENT;
+    answered();
     if (result.errorClass === "aborted") {
       // Cut short by shutdown: hand the row back for another worker rather than count a failure.
       // An answer that did arrive is recorded like any other, so the receiver's log and ours agree.
@@ -120,7 +95,7 @@ export function createDeliverer(deps: DeliverDeps) {
     if (headers) deps.metrics.deliveryDuration.observe(result.durationMs / 1000);
 
     if (result.ok) {
-      const done = await complete({ id: d.id, lease: d.lease, endpointId: d.endpointId, now, attempt });
+      const done = await completions.submit({ id: d.id, lease: d.lease, endpointId: d.endpointId, now, attempt });
       deps.metrics.deliveries.inc({ outcome: done ? "succeeded" : "lease_lost" });
       if (done) deps.metrics.eventToDelivery.observe((now.getTime() - d.eventCreatedAt.getTime()) / 1000);
       return;

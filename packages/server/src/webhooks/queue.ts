@@ -152,24 +152,26 @@ export interface Completion {
 }
 
 /**
- * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints.
- * Run it in a transaction: the failing endpoints are locked first (in id order), then the
- * deliveries (in id order). Returns the ids recorded: a delivery whose claim no longer holds its
- * lease is left alone, but its attempt is logged all the same: the receiver did get that request.
+ * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints, in
+ * one statement (no BEGIN and COMMIT round trips). It keeps the lock order: the endpoints with a run of
+ * failures are locked first (in id order; a healthy endpoint's row is not locked at all), then the
+ * deliveries (in id order) — the deliveries' scan waits on a condition about the endpoints that does
+ * not depend on its rows, which PostgreSQL evaluates once, before the scan starts (a one-time filter).
+ * Returns the ids recorded: a delivery whose claim no longer holds its lease is left alone, but its
+ * attempt is logged all the same: the receiver did get that request.
  */
-export async function completeDeliveries(tx: Db, completions: Completion[]): Promise<Set<string>> {
+export async function completeDeliveries(db: Db, completions: Completion[]): Promise<Set<string>> {
   if (completions.length === 0) return new Set();
-  // Only endpoints with a run of failures change; a healthy endpoint's row is not locked at all.
-  const { rows: failing } = await tx.query<{ id: string }>(
-    "select id from webhook_endpoints where id = any ($1::text[]) and failing_since is not null order by id for no key update",
-    [[...new Set(completions.map((c) => c.endpointId))]],
-  );
-  const { rows } = await tx.query<{ id: string }>(
+  const { rows } = await db.query<{ id: string }>(
     `with input as (
        select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
          as t(id, lease, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
+     ), failing as (
+       select id from webhook_endpoints where id = any ($10::text[]) and failing_since is not null order by id for no key update
      ), leased as (
-       select d.id from webhook_deliveries d join input i using (id) where d.locked_by = i.lease order by d.id for no key update of d
+       select d.id from webhook_deliveries d join input i using (id)
+       where d.locked_by = i.lease and (select count(*) from failing) >= 0
+       order by d.id for no key update of d
      ), done as (
        update webhook_deliveries d
        set status = 'succeeded', locked_by = null, locked_until = null, completed_at = i.completed_at,
@@ -183,7 +185,7 @@ export async function completeDeliveries(tx: Db, completions: Completion[]): Pro
        from input i where exists (select 1 from webhook_deliveries d where d.id = i.id)
      ), healed as (
        update webhook_endpoints e set failing_since = null
-       where e.id = any ($10::text[]) and e.id in (select endpoint_id from done)
+       where e.id in (select id from failing) and e.id in (select endpoint_id from done)
      )
      select id from done`,
     [
@@ -196,7 +198,7 @@ export async function completeDeliveries(tx: Db, completions: Completion[]): Pro
       completions.map((c) => c.attempt.statusCode),
       completions.map((c) => c.attempt.errorClass),
       completions.map((c) => c.attempt.responseBody),
-      failing.map((r) => r.id),
+      [...new Set(completions.map((c) => c.endpointId))],
     ],
   );
   return new Set(rows.map((r) => r.id));

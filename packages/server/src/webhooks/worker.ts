@@ -6,8 +6,11 @@ export interface DeliveryWorkerDeps {
   claim(limit: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]>;
   /** Returns claimed rows to the queue without counting an attempt. */
   release(claimed: ClaimedDelivery[]): Promise<void>;
-  /** Makes one attempt and records its outcome; must not throw. */
-  deliver(delivery: ClaimedDelivery, signal: AbortSignal): Promise<void>;
+  /**
+   * Makes one attempt and records its outcome; must not throw. Calls `answered` once the attempt's
+   * request is over (answered, failed or never sent), before its outcome is recorded.
+   */
+  deliver(delivery: ClaimedDelivery, signal: AbortSignal, answered: () => void): Promise<void>;
   /** Resolves on a wake-up (webhooks/wakeup.ts: a NOTIFY, or this process's own) or after `timeoutMs`, whichever comes first. */
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
   concurrency: number;
@@ -18,14 +21,18 @@ export interface DeliveryWorkerDeps {
 }
 
 /**
- * The delivery loop: keeps up to `concurrency` attempts in flight, never more than
- * `maxPerEndpoint` for one endpoint (so a hanging merchant only ties up its own slots), claims more
- * whenever a slot frees, and otherwise sleeps until a wake-up or the polling fallback.
- * Resolves once the signal is aborted and every in-flight attempt has settled.
+ * The delivery loop: keeps up to `concurrency` requests in flight, never more than
+ * `maxPerEndpoint` to one endpoint (so a hanging merchant only ties up its own slots), claims more
+ * whenever a slot frees, and otherwise sleeps until a wake-up or the polling fallback. A slot frees
+ * when its request is over, not when its outcome is recorded (recordings are batched: deliver.ts), so
+ * the next requests go out while the last ones are written; with those, at most twice `concurrency`
+ * attempts are unrecorded at once. Resolves once the signal is aborted and every attempt has been recorded.
  */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<void> } {
   const perEndpoint = new Map<string, number>();
+  /** Attempts not yet recorded, their requests over or not. */
   const inFlight = new Set<Promise<void>>();
+  let requesting = 0;
   // Set when a slot frees; a slot freed while a claim is running means: claim again, don't sleep.
   let slotFreedSinceClaim = false;
   let wake: (() => void) | undefined;
@@ -36,22 +43,35 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
 
   const start = (d: ClaimedDelivery) => {
     perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+    requesting += 1;
+    let over = false;
+    const requestOver = () => {
+      if (over) return;
+      over = true;
+      requesting -= 1;
+      const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
+      if (left === 0) perEndpoint.delete(d.endpointId);
+      else perEndpoint.set(d.endpointId, left);
+      slotFreed();
+    };
     const run = deps
-      .deliver(d, deps.signal)
+      .deliver(d, deps.signal, requestOver)
       .catch((error: unknown) => deps.log.error({ err: error, delivery: d.id }, "delivery attempt crashed"))
       .finally(() => {
-        const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
-        if (left === 0) perEndpoint.delete(d.endpointId);
-        else perEndpoint.set(d.endpointId, left);
         inFlight.delete(run);
+        requestOver();
         slotFreed();
       });
     inFlight.add(run);
   };
 
-  /** Claims one batch; true when the batch was full, i.e. more work is probably due. */
+  /**
+   * Claims one batch; true when more work is probably due: the batch was full, or some of it went back
+   * for endpoints it filled, which the next claim skips (their rows would otherwise hide other
+   * endpoints' until a slot freed or the poll came round).
+   */
   const claimBatch = async (): Promise<boolean> => {
-    const free = deps.concurrency - inFlight.size;
+    const free = Math.min(deps.concurrency - requesting, 2 * deps.concurrency - inFlight.size);
     if (free <= 0) return false;
     const saturated = [...perEndpoint].filter(([, n]) => n >= deps.maxPerEndpoint).map(([id]) => id);
     const claimed = await deps.claim(free, saturated);
@@ -61,7 +81,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
       else start(d);
     }
     await deps.release(extras);
-    return claimed.length === free && extras.length === 0;
+    return claimed.length === free || extras.length > 0;
   };
 
   const loop = async () => {

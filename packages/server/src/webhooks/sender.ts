@@ -120,17 +120,31 @@ function header(headers: Dispatcher.ResponseData["headers"], name: string): stri
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-async function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
-  const kept: Buffer[] = [];
-  let read = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (read < SNIPPET_BYTES) kept.push(chunk.subarray(0, SNIPPET_BYTES - read));
-    read += chunk.length;
-    // Leaving the loop destroys the body and its socket: a receiver cannot make us read forever.
-    if (read > READ_LIMIT_BYTES) break;
-  }
-  // `stream: true` drops a character cut in half at the 4 KB mark instead of printing U+FFFD.
-  return new TextDecoder().decode(Buffer.concat(kept), { stream: true });
+/**
+ * The first 4 KB of the body as UTF-8, reading at most 64 KB. Listens for chunks rather than iterating
+ * the stream: an async iterator costs a promise per chunk, on every delivery.
+ */
+function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const kept: Buffer[] = [];
+    let read = 0;
+    const snippet = () => {
+      const bytes = Buffer.concat(kept);
+      // A body cut at 4 KB may end inside a character: `stream: true` drops it instead of printing U+FFFD.
+      return read > SNIPPET_BYTES ? new TextDecoder().decode(bytes, { stream: true }) : bytes.toString("utf8");
+    };
+    body.on("data", (chunk: Buffer) => {
+      if (read < SNIPPET_BYTES) kept.push(chunk.subarray(0, SNIPPET_BYTES - read));
+      read += chunk.length;
+      // Destroying the body closes its socket: a receiver cannot make us read forever.
+      if (read > READ_LIMIT_BYTES) {
+        body.destroy();
+        resolve(snippet());
+      }
+    });
+    body.once("end", () => resolve(snippet()));
+    body.once("error", reject);
+  });
 }
 
 const TLS_ERROR_CODE = /TLS|SSL|CERT|SELF_SIGNED|LEAF_SIGNATURE|ISSUER/;
@@ -180,9 +194,17 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   async function post(url: URL, request: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    const timer = new AbortController();
-    const timeout = setTimeout(() => timer.abort(), timeoutMs);
-    const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
+    // One controller for the deadline and the caller's signal: AbortSignal.any would cost a signal,
+    // weak references and listeners per request on top.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const cancel = () => controller.abort();
+    request.signal?.addEventListener("abort", cancel, { once: true });
+    if (request.signal?.aborted) cancel();
     let status: number | undefined;
     let retryAfter: string | undefined;
     try {
@@ -192,7 +214,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         path: `${url.pathname}${url.search}`,
         headers: { ...Object.fromEntries(headerEntries), "user-agent": userAgent, "content-type": "application/json" },
         body: request.body,
-        signal,
+        signal: controller.signal,
       });
       status = response.statusCode;
       retryAfter = header(response.headers, "retry-after");
@@ -206,12 +228,13 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       }
       return { ok: false, ...result, errorClass: "http_status", error: `HTTP ${status}` };
     } catch (err) {
-      const errorClass = classify(err, timer.signal.aborted, request.signal?.aborted ?? false);
+      const errorClass = classify(err, timedOut, request.signal?.aborted ?? false);
       const failed = { ok: false, status, retryAfter, bodySnippet: "", durationMs: elapsed(), errorClass };
       if (errorClass === "unreachable") return { ...failed, error: UNREACHABLE_MESSAGE, detail: (err as Error).message };
       return { ...failed, error: errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message };
     } finally {
       clearTimeout(timeout);
+      request.signal?.removeEventListener("abort", cancel);
     }
   }
 

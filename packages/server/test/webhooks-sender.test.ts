@@ -319,7 +319,11 @@ describe("webhook sender connection pools", () => {
   // The per-endpoint limit is the delivery worker's (webhooks-delivery.test.ts); the sender must not
   // add a second, hidden one through its pools: endpoints sharing a hosted receiver's origin must not
   // wait behind each other's stuck requests.
-  it("keeps sending to an origin while many requests to it hang", async () => {
+  it("keeps sending to an origin while many requests to it hang, all cancelled by their one signal", async () => {
+    // A listener per request on the caller's signal would pass Node's limit of 10 and warn.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
     let hung = 0;
     let allHung: () => void = () => undefined;
     const arrived = new Promise<void>((resolve) => (allHung = resolve));
@@ -339,5 +343,7 @@ describe("webhook sender connection pools", () => {
     const results = await Promise.all(slow);
     expect(results.map((res) => res.errorClass)).toEqual(Array(13).fill("aborted"));
     expect(hung).toBe(13);
+    process.off("warning", onWarning);
+    expect(warnings).toEqual([]);
   });
 });

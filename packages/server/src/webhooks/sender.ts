@@ -179,6 +179,21 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   const connect = pinnedConnector(timeoutMs, lookup, allowedCidrs);
   const pools = new Map<string, Pool>();
   let closed = false;
+  // The requests under each caller's signal (the worker passes one for all): a single listener per
+  // signal aborts them, where a listener per request would pile up on it.
+  const underSignal = new WeakMap<AbortSignal, Set<AbortController>>();
+  const follow = (signal: AbortSignal, controller: AbortController): Set<AbortController> => {
+    let live = underSignal.get(signal);
+    if (!live) {
+      const controllers = new Set<AbortController>();
+      signal.addEventListener("abort", () => controllers.forEach((c) => c.abort()), { once: true });
+      underSignal.set(signal, controllers);
+      live = controllers;
+    }
+    live.add(controller);
+    if (signal.aborted) controller.abort();
+    return live;
+  };
 
   function poolFor(origin: string): Pool {
     let pool = pools.get(origin);
@@ -202,9 +217,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       timedOut = true;
       controller.abort();
     }, timeoutMs);
-    const cancel = () => controller.abort();
-    request.signal?.addEventListener("abort", cancel, { once: true });
-    if (request.signal?.aborted) cancel();
+    const live = request.signal && follow(request.signal, controller);
     let status: number | undefined;
     let retryAfter: string | undefined;
     try {
@@ -234,7 +247,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       return { ...failed, error: errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message };
     } finally {
       clearTimeout(timeout);
-      request.signal?.removeEventListener("abort", cancel);
+      live?.delete(controller);
     }
   }
 

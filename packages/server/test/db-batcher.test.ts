@@ -83,4 +83,21 @@ describe("Batcher", () => {
     expect(await queued).toEqual(["row 3", "row 4"]);
     expect(calls).toHaveLength(3);
   });
+
+  it("tries a lone item once more after a deadlock, and not after a constraint it broke", async () => {
+    const deadlock = Object.assign(new Error("deadlock detected"), { code: "40P01" });
+    const violation = Object.assign(new Error("violates check constraint"), { code: "23514" });
+    let deadlocks = 1;
+    const { calls, writeAll } = controlledWriter((items) => (items[0] === 1 && deadlocks-- > 0 ? deadlock : items[0] === 2 ? violation : undefined));
+    const batcher = new Batcher(writeAll, { maxInFlight: 2, maxBatch: 10 });
+    const [retried, refused] = [batcher.submit(1), batcher.submit(2).catch((error: unknown) => error)];
+    calls[0]!.finish();
+    calls[1]!.finish();
+    await until(() => calls.length === 3);
+    expect(calls[2]!.items).toEqual([1]);
+    calls[2]!.finish();
+    expect(await retried).toBe("row 1");
+    expect(await refused).toBe(violation);
+    expect(calls).toHaveLength(3);
+  });
 });

@@ -1,10 +1,5 @@
-/**
- * Coalesces concurrent single-row writes into multi-row statements. A submitted item is written at
- * once while fewer than `maxInFlight` statements run; otherwise it waits, with whatever else arrives,
- * for one to finish, and they go together. An idle server adds no wait; a busy one pays PostgreSQL's
- * per-statement cost (planning, executor start, a commit and its WAL flush) and a round trip once per
- * batch instead of once per request — for creating a payment that cost is most of the database's work.
- */
+import { isConflict } from "./pool.js";
+
 export interface BatcherOptions {
   /** Statements running at once; more split the same load into smaller batches. */
   maxInFlight: number;
@@ -23,14 +18,22 @@ interface Waiting<T, R> {
 /**
  * PostgreSQL refused the statement for something a row of it may be alone in (bad data, a constraint,
  * a deadlock with another batch): nothing was written, and each item is tried again on its own so
- * that only the row at fault fails. A lost connection or a timeout fails the whole batch, as it would
- * each of its requests.
+ * that only the row at fault fails — a lone item too, once, when it was a conflict (a serialization
+ * failure or a deadlock), which a second run can pass. A lost connection or a timeout fails the whole
+ * batch, as it would each of its requests.
  */
-function rowMayBeAtFault(error: unknown): boolean {
+function worthTryingAlone(error: unknown, batchSize: number): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^(22|23|40)/.test(code);
+  return typeof code === "string" && /^(22|23|40)/.test(code) && (batchSize > 1 || isConflict(error));
 }
 
+/**
+ * Coalesces concurrent single-row writes into multi-row statements. A submitted item is written at
+ * once while fewer than `maxInFlight` statements run; otherwise it waits, with whatever else arrives,
+ * for one to finish, and they go together. An idle server adds no wait; a busy one pays PostgreSQL's
+ * per-statement cost (planning, executor start, a commit and its WAL flush) and a round trip once per
+ * batch instead of once per request — for creating a payment that cost is most of the database's work.
+ */
 export class Batcher<T, R> {
   private readonly waiting: Array<Waiting<T, R>> = [];
   private inFlight = 0;
@@ -66,7 +69,7 @@ export class Batcher<T, R> {
       const results = await this.writeAll(batch.map((w) => w.item));
       batch.forEach((w, i) => w.resolve(results[i]!));
     } catch (error) {
-      if (batch.length === 1 || !rowMayBeAtFault(error)) {
+      if (!worthTryingAlone(error, batch.length)) {
         for (const w of batch) w.reject(error);
         return;
       }

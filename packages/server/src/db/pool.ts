@@ -31,7 +31,7 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
 }
 
 /** A serialization failure or a deadlock: PostgreSQL aborted the transaction, and running it again can succeed. */
-function isConflict(error: unknown): boolean {
+export function isConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === "40001" || code === "40P01";
 }

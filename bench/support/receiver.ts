@@ -16,8 +16,12 @@ export interface BenchReceiver {
   requests(): number;
   /** The first request with a `webhook-id`, kept whole so its signature can be checked. */
   sample(): ReceivedSample | undefined;
-  /** Resolves once `count` distinct ids have arrived; rejects after `timeoutMs`. */
-  waitForIds(count: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once every one of `ids` has arrived; rejects after `timeoutMs`. By id, not by count: a
+   * delivery of an earlier phase sent again (its answer cut short when that phase's worker stopped)
+   * must not stand in for one of this phase's.
+   */
+  waitForIds(ids: readonly string[], timeoutMs: number): Promise<void>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -54,10 +58,11 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
     firstSeen,
     requests: () => requests,
     sample: () => sample,
-    async waitForIds(count, timeoutMs) {
+    async waitForIds(ids, timeoutMs) {
       const deadline = performance.now() + timeoutMs;
-      while (firstSeen.size < count) {
-        if (performance.now() > deadline) throw new Error(`receiver got ${firstSeen.size} of ${count} events within ${timeoutMs} ms`);
+      let missing = ids;
+      while ((missing = missing.filter((id) => !firstSeen.has(id))).length > 0) {
+        if (performance.now() > deadline) throw new Error(`receiver got ${ids.length - missing.length} of ${ids.length} events within ${timeoutMs} ms`);
         await sleep(10);
       }
     },

@@ -38,9 +38,9 @@ export interface RecordedEvent {
  * that it and its event are one statement).
  *
  * Selects `created`, whether an event was written, and `queued`, whether a delivery is due (not
- * parked); or, given `p.select`, that (the CTEs `event` and `deliveries`, with their `event_id`, can
- * be read: e.g. `queued` per event). It sends no NOTIFY: a NOTIFY holds a database-wide lock from pre-commit through the
- * commit, so transactions that notify cannot share a WAL flush. The caller wakes the workers once
+ * parked); or `p.select`, which may read the CTEs `event` and `deliveries` (with its `event_id`), e.g.
+ * for `queued` per event. It sends no NOTIFY: a NOTIFY holds a database-wide lock from pre-commit
+ * through the commit, so transactions that notify cannot share a WAL flush. The caller wakes the workers once
  * it has committed, when `queued` (webhooks/wakeup.ts).
  */
 export function outboxStatement(source: string, p: { merchant: string; type: string; now: string; before?: string; select?: string }): string {

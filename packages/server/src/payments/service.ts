@@ -234,13 +234,13 @@ export function createPaymentBatch(pool: Pool, onBatch?: (size: number) => void)
 }
 
 /**
- * Creates a pending payment and its `payment.created` event (the outbox) in one statement: on
- * `target`, the caller's transaction when it writes other rows atomically with it (the idempotency
- * record), or a pool (an implicit transaction); or through a batch, in one statement with other
- * requests' payments. A generated id memo or muxed id is retried on the rare
- * collision, which wrote nothing; a memo the merchant chose that is already open is a 409.
- * `queued`: the event was queued for delivery, so wake the workers once `db` has committed; `out`: the
- * payment's public shape, as its event carries it.
+ * Creates a pending payment and its `payment.created` event (the outbox) in one statement on
+ * `target`: the caller's transaction when it writes other rows atomically with it (the idempotency
+ * record), a pool (an implicit transaction), or a batch (one statement with other requests'
+ * payments). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
+ * memo the merchant chose that is already open is a 409. `queued`: the event was queued for delivery,
+ * so wake the workers once the payment has committed; `out`: the payment's public shape, as its event
+ * carries it.
  */
 export async function createPayment(
   target: Db | PaymentBatch,

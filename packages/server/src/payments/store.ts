@@ -139,10 +139,10 @@ export interface PaymentWritten {
 
 /**
  * Pending payments, each with its `payment.created` event (its first: sequence 1) and the event's
- * deliveries, as one statement, so that without an Idempotency-Key creating payments is one round trip
- * in an implicit transaction, however many (`createPaymentBatch`, service.ts). A payment is not `created` when
- * another open payment already uses its destination and memo (one earlier in the list included), or
- * its muxed id is taken: then nothing of it was written (`on conflict do nothing` also keeps a caller's
+ * deliveries, as one statement, so that without an Idempotency-Key creating payments is one round
+ * trip in an implicit transaction, however many (`createPaymentBatch`, service.ts). A payment is not
+ * `created` when another open payment already uses its destination and memo (one earlier in the list
+ * included), or its muxed id is taken: then nothing of it was written (`on conflict do nothing` also keeps a caller's
  * transaction usable for a retry). The rows are sent in the order of their destination and memo, so
  * that two batches wanting the same memos wait for each other in one order rather than deadlock (a
  * deadlock would still only retry the rows one by one: db/batcher.ts).

@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { transaction } from "../../packages/server/src/db/pool.js";
 import { DELIVERIES_CHANNEL } from "../../packages/server/src/webhooks/wakeup.js";
+// The built CLI, as operators run it (npm run build).
 import { LUMENPAY_BIN } from "../../packages/server/test/support/process.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { commitEvents, seedEndpoints } from "../support/webhooks.js";
@@ -44,7 +45,7 @@ const PROCESS_COUNTS = (process.env.BENCH_SCALE_PROCESSES ?? "1,2,4").split(",")
 const TX_EVENTS = 1_000;
 const START_TIMEOUT_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;
-/** The built CLI, as operators run it (npm run build). */
+/** The receiver, a process of its own (receiver.ts). */
 const RECEIVER = fileURLToPath(new URL("./receiver.ts", import.meta.url));
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 

@@ -68,7 +68,7 @@ export function createDeliverer(deps: DeliverDeps) {
     return batch.map((c) => recorded.has(c.id));
   }, { maxInFlight: 1, maxBatch: MAX_COMPLETION_BATCH });
 
-  return async function deliver(d: ClaimedDelivery, signal: AbortSignal, answered: () => void = () => undefined): Promise<void> {
+  return async function deliver(d: ClaimedDelivery, signal: AbortSignal, answered: () => void): Promise<void> {
     const startedAt = deps.clock.now();
     const headers = prepare(d, startedAt);
     const result: SendResult = headers

@@ -41,6 +41,7 @@ const TX_EVENTS = 1_000;
 const RATE_PER_S = 1_000;
 const LATENCY_S = 10;
 const BASELINE_MS = 5_000;
+const BASELINE_WARMUP_MS = 1_000;
 const DRAIN_TIMEOUT_MS = 120_000;
 const PRODUCER_CONNECTIONS = 4;
 
@@ -147,12 +148,14 @@ export async function run(): Promise<void> {
     const insertMs = performance.now() - insertStart;
     console.log(`outbox insert (recordEvent, ${TX_EVENTS} per tx)       ${rate(EVENTS, insertMs)} events   (${(insertMs / 1000).toFixed(1)} s)`);
 
+    const cpu0 = process.cpuUsage();
     const drainStart = performance.now();
     stopRuntime = startRuntime(db.pool, db.url, config);
     await receiver.waitForIds(backlog, DRAIN_TIMEOUT_MS);
     let lastReceipt = 0;
     for (const at of receiver.firstSeen.values()) lastReceipt = Math.max(lastReceipt, at);
     const receivedMs = lastReceipt - drainStart;
+    const drainCpu = process.cpuUsage(cpu0);
     while ((await deliveryCounts(db.pool)).succeeded < EVENTS) await sleep(20);
     const recordedMs = performance.now() - drainStart;
     await stopRuntime();
@@ -175,14 +178,22 @@ export async function run(): Promise<void> {
     const headers = Object.fromEntries(
       Object.entries(sample.headers).filter(([k]) => k.startsWith("webhook-") || k.startsWith("stellar-") || k === "user-agent" || k === "content-type"),
     );
+    const cpu2 = process.cpuUsage();
     const baseline = await load(
       receiver.origin,
       { method: "POST", path: "/hooks/0", headers, body: () => sample.body, expectStatus: 200 },
-      { connections: workerConcurrency, durationMs: BASELINE_MS },
+      { connections: workerConcurrency, durationMs: BASELINE_MS, warmupMs: BASELINE_WARMUP_MS },
     );
+    const baselineCpu = process.cpuUsage(cpu2);
     const oursPerS = (EVENTS / receivedMs) * 1000;
     console.log(formatResult(`raw undici Pool POST, ${workerConcurrency} in flight, ${sample.body.length} B`, baseline));
     console.log(`ratio: lumenpay delivers at ${((oursPerS / baseline.perSecond) * 100).toFixed(1)} % of the raw undici POST rate`);
+    // The baseline's CPU includes its warm-up, counted at the measured rate.
+    const baselineRequests = (baseline.perSecond * (BASELINE_MS + BASELINE_WARMUP_MS)) / 1000;
+    const microsPer = (cpu: NodeJS.CpuUsage, n: number) => ((cpu.user + cpu.system) / n).toFixed(0);
+    console.log(
+      `CPU of this process (the receiver's share included): ${microsPer(drainCpu, EVENTS)} µs per delivery drained, ${microsPer(baselineCpu, baselineRequests)} µs per raw undici POST`,
+    );
 
     // 3. Latency at a fixed rate; 4. the same behind PgBouncer.
     const latency = (label: string, runtimePool: pg.Pool) => measureLatency({ db, receiver, producer, merchantIds, config, runtimePool, label });

@@ -31,6 +31,8 @@ export class LookupCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly reading = new Map<string, Promise<T | null>>();
   private bytes = 0;
+  /** The key of the last entry in `entries`, when known. */
+  private newest: string | undefined;
   /** Bumped by every invalidation: a read begun before one may have seen the old data, so it is not kept. */
   private generation = 0;
 
@@ -46,8 +48,12 @@ export class LookupCache<T> {
     const entry = this.entries.get(key);
     // A clock that went back counts as expired: the entry's age is unknown.
     if (entry && now >= entry.readAt && now - entry.readAt < this.opts.maxAgeMs) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
+      // Moved to the end (most recently used) unless it is there already: a hot key costs no re-insert.
+      if (key !== this.newest) {
+        this.entries.delete(key);
+        this.entries.set(key, entry);
+        this.newest = key;
+      }
       return entry.value;
     }
     return this.reading.get(key) ?? this.read(key, now);
@@ -63,6 +69,7 @@ export class LookupCache<T> {
 
   clear(): void {
     this.entries.clear();
+    this.newest = undefined;
     this.bytes = 0;
     this.invalidateReads();
   }
@@ -94,6 +101,7 @@ export class LookupCache<T> {
     if (old) this.remove(key, old);
     if (entry.bytes > this.opts.maxBytes) return;
     this.entries.set(key, entry);
+    this.newest = key;
     this.bytes += entry.bytes;
     // Map iteration follows insertion order, and hits re-insert: the first entries are the least recently used.
     for (const [oldestKey, oldest] of this.entries) {
@@ -104,6 +112,7 @@ export class LookupCache<T> {
 
   private remove(key: string, entry: Entry<T>): void {
     this.entries.delete(key);
+    if (key === this.newest) this.newest = undefined;
     this.bytes -= entry.bytes;
   }
 }

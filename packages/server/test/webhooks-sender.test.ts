@@ -202,6 +202,19 @@ describe("webhook sender against real receivers", () => {
     await s.close();
     expect(await s.send(post("http://127.0.0.1:1/"))).toMatchObject({ ok: false, errorClass: "aborted" });
   });
+
+  it("sends nothing under a signal already aborted", async () => {
+    let requests = 0;
+    const r = await receiver((res) => {
+      requests++;
+      res.writeHead(200).end();
+    });
+    const s = sender();
+    expect(await s.send(post(`${r.url}/hook`, AbortSignal.abort()))).toMatchObject({ ok: false, errorClass: "aborted" });
+    // The same receiver does answer a request that may go.
+    expect(await s.send(post(`${r.url}/hook`))).toMatchObject({ ok: true });
+    expect(requests).toBe(1);
+  });
 });
 
 describe("webhook sender address policy", () => {

@@ -1,4 +1,5 @@
 import { lookup as dnsLookup } from "node:dns/promises";
+import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import { Pool, buildConnector, errors, type Dispatcher } from "undici";
 import { checkAddress, type CidrList } from "./ssrf.js";
@@ -180,18 +181,17 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   const pools = new Map<string, Pool>();
   let closed = false;
   // The requests under each caller's signal (the worker passes one for all): a single listener per
-  // signal aborts them, where a listener per request would pile up on it.
-  const underSignal = new WeakMap<AbortSignal, Set<AbortController>>();
-  const follow = (signal: AbortSignal, controller: AbortController): Set<AbortController> => {
+  // signal cancels them, where a listener per request would pile up on it.
+  const underSignal = new WeakMap<AbortSignal, Set<EventEmitter>>();
+  const follow = (signal: AbortSignal, cancel: EventEmitter): Set<EventEmitter> => {
     let live = underSignal.get(signal);
     if (!live) {
-      const controllers = new Set<AbortController>();
-      signal.addEventListener("abort", () => controllers.forEach((c) => c.abort()), { once: true });
-      underSignal.set(signal, controllers);
-      live = controllers;
+      const cancels = new Set<EventEmitter>();
+      signal.addEventListener("abort", () => cancels.forEach((c) => c.emit("abort")), { once: true });
+      underSignal.set(signal, cancels);
+      live = cancels;
     }
-    live.add(controller);
-    if (signal.aborted) controller.abort();
+    live.add(cancel);
     return live;
   };
 
@@ -209,15 +209,17 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   async function post(url: URL, request: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    // One controller for the deadline and the caller's signal: AbortSignal.any would cost a signal,
-    // weak references and listeners per request on top.
-    const controller = new AbortController();
+    if (request.signal?.aborted) return failure("aborted", "cancelled before it was sent");
+    // One canceller for the deadline and the caller's signal. undici takes an EventEmitter as the
+    // request's signal ('abort' cancels it): an AbortSignal's listeners cost ~20 µs a request here
+    // (EventTarget), a tenth of a whole delivery's CPU.
+    const cancel = new EventEmitter();
     let timedOut = false;
     const timeout = setTimeout(() => {
       timedOut = true;
-      controller.abort();
+      cancel.emit("abort");
     }, timeoutMs);
-    const live = request.signal && follow(request.signal, controller);
+    const live = request.signal && follow(request.signal, cancel);
     let status: number | undefined;
     let retryAfter: string | undefined;
     try {
@@ -227,7 +229,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         path: `${url.pathname}${url.search}`,
         headers: { ...Object.fromEntries(headerEntries), "user-agent": userAgent, "content-type": "application/json" },
         body: request.body,
-        signal: controller.signal,
+        signal: cancel,
       });
       status = response.statusCode;
       retryAfter = header(response.headers, "retry-after");
@@ -247,7 +249,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       return { ...failed, error: errorClass === "timeout" ? `no complete response within ${timeoutMs} ms` : (err as Error).message };
     } finally {
       clearTimeout(timeout);
-      live?.delete(controller);
+      live?.delete(cancel);
     }
   }
 

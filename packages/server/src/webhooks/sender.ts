@@ -211,8 +211,8 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     const elapsed = () => Math.round(performance.now() - started);
     if (request.signal?.aborted) return failure("aborted", "cancelled before it was sent");
     // One canceller for the deadline and the caller's signal. undici takes an EventEmitter as the
-    // request's signal ('abort' cancels it): an AbortSignal's listeners cost ~20 µs a request here
-    // (EventTarget), a tenth of a whole delivery's CPU.
+    // request's signal ('abort' cancels it): an AbortSignal's listeners (EventTarget) cost ~17 µs of CPU
+    // a request in a closed loop, some 8 % of a whole delivery's.
     const cancel = new EventEmitter();
     let timedOut = false;
     const timeout = setTimeout(() => {

@@ -18,6 +18,7 @@ import { percentile } from "../support/load.js";
 const BACKLOG = Number(process.env.BENCH_CLAIMS_BACKLOG ?? 100_000);
 const HEALTHY_ROWS = 200;
 const CLAIMS = 30;
+const CLAIM_ROWS = 50;
 
 export async function run(): Promise<void> {
   const db = await createBenchDatabase();
@@ -48,14 +49,14 @@ export async function run(): Promise<void> {
       );
       await db.pool.query("analyze webhook_deliveries");
     };
-    const measure = async (skip: string[]) => {
+    const measure = async (inFlight: ReadonlyMap<string, number>) => {
       const times: number[] = [];
       for (let i = 0; i < CLAIMS + 5; i++) {
         const started = performance.now();
-        const claimed = await claimDeliveries(db.pool, { workerId: "bench", now: new Date(), leaseMs: 60_000, limit: 50, skipEndpoints: skip });
+        const claimed = await claimDeliveries(db.pool, { workerId: "bench", now: new Date(), leaseMs: 60_000, limit: CLAIM_ROWS, maxPerEndpoint: CLAIM_ROWS, inFlight });
         const ms = performance.now() - started;
         await releaseDeliveries(db.pool, claimed);
-        if (claimed.length !== 50) throw new Error(`claimed ${claimed.length} rows, expected 50`);
+        if (claimed.length !== CLAIM_ROWS) throw new Error(`claimed ${claimed.length} rows, expected ${CLAIM_ROWS}`);
         if (i >= 5) times.push(ms);
       }
       times.sort((a, b) => a - b);
@@ -64,11 +65,11 @@ export async function run(): Promise<void> {
 
     const healthy = await endpoint("healthy");
     await queue(healthy, HEALTHY_ROWS, "1 minute");
-    const none = await measure([]);
+    const none = await measure(new Map());
     const hung = await endpoint("hung");
     // Older than the healthy rows: a claim ordered by due time meets all of them first.
     await queue(hung, BACKLOG, "1 hour");
-    const backlog = await measure([hung.endpointId]);
+    const backlog = await measure(new Map([[hung.endpointId, CLAIM_ROWS]]));
     const line = (label: string, r: { p50: number; p90: number }) => `${label.padEnd(52)} p50 ${r.p50.toFixed(2).padStart(8)} ms   p90 ${r.p90.toFixed(2).padStart(8)} ms`;
     console.log(line("claim 50, no other backlog", none));
     console.log(line(`claim 50, a hung endpoint with ${BACKLOG} due rows skipped`, backlog));

@@ -149,7 +149,7 @@ describe("webhook delivery under faults", () => {
     const { merchantId, endpointId } = await seedEndpoint("http://127.0.0.1:9/hooks");
     await db.pool.query("update webhook_endpoints set failing_since = now() where id = $1", [endpointId]);
     const [eventId] = await emitMany(merchantId, 1);
-    const claim = (workerId: string, now: Date) => claimDeliveries(db.pool, { workerId, now, leaseMs: 1000, limit: 10, skipEndpoints: [] });
+    const claim = (workerId: string, now: Date) => claimDeliveries(db.pool, { workerId, now, leaseMs: 1000, limit: 10, maxPerEndpoint: 10, inFlight: new Map() });
     const attempt = (n: number, by: string): AttemptRecord => ({ attempt: n, startedAt: new Date(), durationMs: 5, statusCode: 200, errorClass: null, responseBody: by });
 
     const t0 = new Date();
@@ -176,5 +176,29 @@ describe("webhook delivery under faults", () => {
       { attempt: 1, response_body: "stale" },
       { attempt: 1, response_body: "fresh" },
     ]);
+  });
+});
+
+describe("a claim", () => {
+  it("takes no more of an endpoint's rows than it has room for, and none of an endpoint at its cap", async () => {
+    const a = await seedEndpoint("http://127.0.0.1:9/a");
+    const b = await seedEndpoint("http://127.0.0.1:9/b");
+    const c = await seedEndpoint("http://127.0.0.1:9/c");
+    for (const { merchantId } of [a, b, c]) await emitMany(merchantId, 5);
+    const claim = (workerId: string, inFlight: Map<string, number>) =>
+      claimDeliveries(db.pool, { workerId, now: new Date(), leaseMs: 60_000, limit: 20, maxPerEndpoint: 3, inFlight });
+    const perEndpoint = (claimed: ClaimedDelivery[]) =>
+      Object.fromEntries([a, b, c].map(({ endpointId }) => [endpointId, claimed.filter((d) => d.endpointId === endpointId).length]));
+
+    // a has 2 requests in flight (1 more allowed), c is at its cap (and one over: never a negative limit).
+    const first = await claim("w1", new Map([[a.endpointId, 2], [c.endpointId, 4]]));
+    expect(perEndpoint(first)).toEqual({ [a.endpointId]: 1, [b.endpointId]: 3, [c.endpointId]: 0 });
+    // Only what was taken is leased: the rest is still there for the next claim.
+    const { rows } = await db.pool.query<{ endpoint_id: string; leased: number }>(
+      "select endpoint_id, count(*) filter (where locked_by is not null)::int as leased from webhook_deliveries where endpoint_id = any ($1) group by endpoint_id",
+      [[a, b, c].map((e) => e.endpointId)],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.endpoint_id, r.leased]))).toEqual(perEndpoint(first));
+    expect(perEndpoint(await claim("w2", new Map()))).toEqual({ [a.endpointId]: 3, [b.endpointId]: 2, [c.endpointId]: 3 });
   });
 });

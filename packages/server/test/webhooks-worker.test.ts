@@ -33,8 +33,14 @@ function harness(queue: ClaimedDelivery[], options: { concurrency: number; maxPe
   let sleeps = 0;
   const worker = createDeliveryWorker({
     ...options,
-    claim: async (limit, skip) => {
-      const taken = queue.filter((d) => !skip.includes(d.endpointId)).slice(0, limit);
+    claim: async (limit, inFlight) => {
+      const room = new Map(inFlight);
+      const taken = queue.filter((d) => {
+        const busy = room.get(d.endpointId) ?? 0;
+        if (busy >= options.maxPerEndpoint) return false;
+        room.set(d.endpointId, busy + 1);
+        return true;
+      }).slice(0, limit);
       for (const d of taken) queue.splice(queue.indexOf(d), 1);
       return taken;
     },

@@ -49,9 +49,14 @@ interface ClaimRow {
   previous_secret_expires_at: Date | null;
 }
 
+/**
+ * Claims up to `limit` due deliveries, oldest first, and no more of an endpoint's than it has room for:
+ * `maxPerEndpoint` less its requests already `inFlight` (so a claim never takes rows the worker would
+ * have to hand back, and an endpoint at its cap is not read at all).
+ */
 export async function claimDeliveries(
   db: Db,
-  args: { workerId: string; now: Date; leaseMs: number; limit: number; skipEndpoints: string[] },
+  args: { workerId: string; now: Date; leaseMs: number; limit: number; maxPerEndpoint: number; inFlight: ReadonlyMap<string, number> },
 ): Promise<ClaimedDelivery[]> {
   const lease = `${args.workerId}/${randomToken(8)}`;
   const { rows } = await db.query<ClaimRow>(
@@ -62,19 +67,20 @@ export async function claimDeliveries(
        select (select d.endpoint_id from webhook_deliveries d where d.status = 'pending' and d.endpoint_id > a.endpoint_id order by d.endpoint_id limit 1)
        from active a where a.endpoint_id is not null
      ), candidates as (
-       -- Each active endpoint's oldest due rows, then the oldest of all: a skipped endpoint's backlog is never read.
+       -- Each active endpoint's oldest due rows it has room for, then the oldest of all: a full endpoint's backlog is never read.
        select c.id, c.next_attempt_at
        from active a
        join webhook_endpoints e on e.id = a.endpoint_id
+       left join unnest($5::text[], $6::int[]) as busy (endpoint_id, in_flight) on busy.endpoint_id = a.endpoint_id
        cross join lateral (
          select d.id, d.next_attempt_at from webhook_deliveries d
          where d.endpoint_id = a.endpoint_id and d.status = 'pending' and d.next_attempt_at <= $2
            and (d.locked_until is null or d.locked_until < $2)
          order by d.next_attempt_at
-         limit $4
+         limit least($4, greatest(0, $7 - coalesce(busy.in_flight, 0)))
        ) c
        -- Never to an endpoint removed or switched off meanwhile: its rows wait (disabled) or are dropped (deleted).
-       where not e.disabled and e.deleted_at is null and not (e.id = any ($5::text[]))
+       where not e.disabled and e.deleted_at is null
        order by c.next_attempt_at
        limit $4
      ), due as (
@@ -94,7 +100,7 @@ export async function claimDeliveries(
      from claimed c
      join events ev on ev.id = c.event_id
      join webhook_endpoints e on e.id = c.endpoint_id`,
-    [lease, args.now, args.leaseMs, args.limit, args.skipEndpoints],
+    [lease, args.now, args.leaseMs, args.limit, [...args.inFlight.keys()], [...args.inFlight.values()], args.maxPerEndpoint],
   );
   return rows.map((r) => ({
     id: r.id,

@@ -84,7 +84,8 @@ async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListene
   const { leaseMs } = config.webhooks;
 
   const worker = createDeliveryWorker({
-    claim: (limit, skipEndpoints) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, skipEndpoints }),
+    claim: (limit, inFlight) =>
+      claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint, inFlight }),
     release: (claimed) => releaseDeliveries(pool, claimed),
     deliver: createDeliverer({
       pool,

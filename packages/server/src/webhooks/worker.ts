@@ -2,9 +2,12 @@ import { backoffMs } from "../backoff.js";
 import type { ClaimedDelivery } from "./queue.js";
 
 export interface DeliveryWorkerDeps {
-  /** Claims up to `limit` due deliveries, skipping endpoints already at their concurrency cap. */
-  claim(limit: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]>;
-  /** Returns claimed rows to the queue without counting an attempt. */
+  /**
+   * Claims up to `limit` due deliveries, of each endpoint no more than `maxPerEndpoint` less its
+   * requests `inFlight` (read when called; endpoints absent from it have none).
+   */
+  claim(limit: number, inFlight: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]>;
+  /** Returns claimed rows to the queue without counting an attempt (rows beyond an endpoint's room, should a claim return any). */
   release(claimed: ClaimedDelivery[]): Promise<void>;
   /**
    * Makes one attempt and records its outcome; must not throw. Calls `answered` once the attempt's
@@ -67,14 +70,13 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
 
   /**
    * Claims one batch; true when more work is probably due: the batch was full, or some of it went back
-   * for endpoints it filled, which the next claim skips (their rows would otherwise hide other
-   * endpoints' until a slot freed or the poll came round).
+   * for endpoints it filled. Rows are started only here, so an endpoint's count can only fall while
+   * its claim runs: a claim that respects the room it was given never returns rows to hand back.
    */
   const claimBatch = async (): Promise<boolean> => {
     const free = Math.min(deps.concurrency - requesting, 2 * deps.concurrency - inFlight.size);
     if (free <= 0) return false;
-    const saturated = [...perEndpoint].filter(([, n]) => n >= deps.maxPerEndpoint).map(([id]) => id);
-    const claimed = await deps.claim(free, saturated);
+    const claimed = await deps.claim(free, perEndpoint);
     const extras: ClaimedDelivery[] = [];
     for (const d of claimed) {
       if ((perEndpoint.get(d.endpointId) ?? 0) >= deps.maxPerEndpoint) extras.push(d);

@@ -53,7 +53,7 @@ export async function run(): Promise<void> {
       const times: number[] = [];
       for (let i = 0; i < CLAIMS + 5; i++) {
         const started = performance.now();
-        const claimed = await claimDeliveries(db.pool, { workerId: "bench", now: new Date(), leaseMs: 60_000, limit: CLAIM_ROWS, maxPerEndpoint: CLAIM_ROWS, inFlight });
+        const claimed = await claimDeliveries(db.pool, { workerId: "bench", now: new Date(), leaseMs: 60_000, limit: CLAIM_ROWS, maxPerEndpoint: CLAIM_ROWS, inFlight, prepared: true });
         const ms = performance.now() - started;
         await releaseDeliveries(db.pool, claimed);
         if (claimed.length !== CLAIM_ROWS) throw new Error(`claimed ${claimed.length} rows, expected ${CLAIM_ROWS}`);

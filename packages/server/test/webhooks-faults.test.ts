@@ -149,7 +149,7 @@ describe("webhook delivery under faults", () => {
     const { merchantId, endpointId } = await seedEndpoint("http://127.0.0.1:9/hooks");
     await db.pool.query("update webhook_endpoints set failing_since = now() where id = $1", [endpointId]);
     const [eventId] = await emitMany(merchantId, 1);
-    const claim = (workerId: string, now: Date) => claimDeliveries(db.pool, { workerId, now, leaseMs: 1000, limit: 10, maxPerEndpoint: 10, inFlight: new Map() });
+    const claim = (workerId: string, now: Date) => claimDeliveries(db.pool, { workerId, now, leaseMs: 1000, limit: 10, maxPerEndpoint: 10, inFlight: new Map(), prepared: true });
     const attempt = (n: number, by: string): AttemptRecord => ({ attempt: n, startedAt: new Date(), durationMs: 5, statusCode: 200, errorClass: null, responseBody: by });
 
     const t0 = new Date();
@@ -161,7 +161,7 @@ describe("webhook delivery under faults", () => {
     expect(fresh).toMatchObject({ id: stale!.id, eventId, attempt: 1 });
 
     const complete = (claimed: ClaimedDelivery, by: string) =>
-      transaction(db.pool, (tx) => completeDeliveries(tx, [{ id: claimed.id, lease: claimed.lease, endpointId, now: new Date(), attempt: attempt(1, by) }]));
+      transaction(db.pool, (tx) => completeDeliveries(tx, [{ id: claimed.id, lease: claimed.lease, endpointId, now: new Date(), attempt: attempt(1, by) }], true));
     // Too late to change the row, but the receiver got that request: it is in the log.
     expect(await complete(stale!, "stale")).toEqual(new Set());
     expect((await db.pool.query("select attempts from webhook_deliveries where id = $1", [stale!.id])).rows[0].attempts).toBe(0);
@@ -186,7 +186,7 @@ describe("a claim", () => {
     const c = await seedEndpoint("http://127.0.0.1:9/c");
     for (const { merchantId } of [a, b, c]) await emitMany(merchantId, 5);
     const claim = (workerId: string, inFlight: Map<string, number>) =>
-      claimDeliveries(db.pool, { workerId, now: new Date(), leaseMs: 60_000, limit: 20, maxPerEndpoint: 3, inFlight });
+      claimDeliveries(db.pool, { workerId, now: new Date(), leaseMs: 60_000, limit: 20, maxPerEndpoint: 3, inFlight, prepared: false });
     const perEndpoint = (claimed: ClaimedDelivery[]) =>
       Object.fromEntries([a, b, c].map(({ endpointId }) => [endpointId, claimed.filter((d) => d.endpointId === endpointId).length]));
 

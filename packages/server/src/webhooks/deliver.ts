@@ -24,6 +24,8 @@ export interface DeliverDeps {
   log: { warn(obj: object, msg: string): void };
   /** Wakes the workers once a recording that queued deliveries (`endpoint.disabled`) has committed. */
   wake: () => void;
+  /** The completion statement is named (not through a transaction pooler: db/pool.ts `statement`). */
+  preparedStatements: boolean;
 }
 
 /** Every secret that signs right now: the current one, and the previous one during its grace period. */
@@ -64,7 +66,7 @@ export function createDeliverer(deps: DeliverDeps) {
 
   // One statement at a time: the successes answered meanwhile are recorded together by the next.
   const completions = new Batcher(async (batch: Completion[]) => {
-    const recorded = await completeDeliveries(deps.pool, batch);
+    const recorded = await completeDeliveries(deps.pool, batch, deps.preparedStatements);
     return batch.map((c) => recorded.has(c.id));
   }, { maxInFlight: 1, maxBatch: MAX_COMPLETION_BATCH });
 

@@ -1,4 +1,4 @@
-import type { Db } from "../db/pool.js";
+import { statement, type Db } from "../db/pool.js";
 import { randomToken } from "../ids.js";
 import type { DeliveryStatus } from "./deliveries-store.js";
 import { lockEndpointRow } from "./endpoints-store.js";
@@ -56,11 +56,23 @@ interface ClaimRow {
  */
 export async function claimDeliveries(
   db: Db,
-  args: { workerId: string; now: Date; leaseMs: number; limit: number; maxPerEndpoint: number; inFlight: ReadonlyMap<string, number> },
+  args: {
+    workerId: string;
+    now: Date;
+    leaseMs: number;
+    limit: number;
+    maxPerEndpoint: number;
+    inFlight: ReadonlyMap<string, number>;
+    /** Named, parsed and planned once per connection: not through a transaction pooler (db/pool.ts `statement`). */
+    prepared: boolean;
+  },
 ): Promise<ClaimedDelivery[]> {
   const lease = `${args.workerId}/${randomToken(8)}`;
   const { rows } = await db.query<ClaimRow>(
-    `with recursive active (endpoint_id) as (
+    statement(
+      "lumenpay_claim_deliveries",
+      args.prepared,
+      `with recursive active (endpoint_id) as (
        -- The endpoints with pending deliveries, one index probe each (a loose index scan).
        (select endpoint_id from webhook_deliveries where status = 'pending' order by endpoint_id limit 1)
        union all
@@ -100,7 +112,8 @@ export async function claimDeliveries(
      from claimed c
      join events ev on ev.id = c.event_id
      join webhook_endpoints e on e.id = c.endpoint_id`,
-    [lease, args.now, args.leaseMs, args.limit, [...args.inFlight.keys()], [...args.inFlight.values()], args.maxPerEndpoint],
+      [lease, args.now, args.leaseMs, args.limit, [...args.inFlight.keys()], [...args.inFlight.values()], args.maxPerEndpoint],
+    ),
   );
   return rows.map((r) => ({
     id: r.id,
@@ -159,17 +172,20 @@ export interface Completion {
 
 /**
  * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints, in
- * one statement (no BEGIN and COMMIT round trips). It keeps the lock order: the endpoints with a run of
- * failures are locked first (in id order; a healthy endpoint's row is not locked at all), then the
+ * one statement (no BEGIN and COMMIT round trips; named when `prepared`, db/pool.ts `statement`). It
+ * keeps the lock order: the endpoints with a run of failures are locked first (in id order; a healthy endpoint's row is not locked at all), then the
  * deliveries (in id order) — the deliveries' scan waits on a condition about the endpoints that does
  * not depend on its rows, which PostgreSQL evaluates once, before the scan starts (a one-time filter).
  * Returns the ids recorded: a delivery whose claim no longer holds its lease is left alone, but its
  * attempt is logged all the same: the receiver did get that request.
  */
-export async function completeDeliveries(db: Db, completions: Completion[]): Promise<Set<string>> {
+export async function completeDeliveries(db: Db, completions: Completion[], prepared: boolean): Promise<Set<string>> {
   if (completions.length === 0) return new Set();
   const { rows } = await db.query<{ id: string }>(
-    `with input as (
+    statement(
+      "lumenpay_complete_deliveries",
+      prepared,
+      `with input as (
        select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
          as t(id, lease, completed_at, attempt, started_at, duration_ms, status_code, error_class, response_body)
      ), failing as (
@@ -194,18 +210,19 @@ export async function completeDeliveries(db: Db, completions: Completion[]): Pro
        where e.id in (select id from failing) and e.id in (select endpoint_id from done)
      )
      select id from done`,
-    [
-      completions.map((c) => c.id),
-      completions.map((c) => c.lease),
-      completions.map((c) => c.now),
-      completions.map((c) => c.attempt.attempt),
-      completions.map((c) => c.attempt.startedAt),
-      completions.map((c) => c.attempt.durationMs),
-      completions.map((c) => c.attempt.statusCode),
-      completions.map((c) => c.attempt.errorClass),
-      completions.map((c) => c.attempt.responseBody),
-      [...new Set(completions.map((c) => c.endpointId))],
-    ],
+      [
+        completions.map((c) => c.id),
+        completions.map((c) => c.lease),
+        completions.map((c) => c.now),
+        completions.map((c) => c.attempt.attempt),
+        completions.map((c) => c.attempt.startedAt),
+        completions.map((c) => c.attempt.durationMs),
+        completions.map((c) => c.attempt.statusCode),
+        completions.map((c) => c.attempt.errorClass),
+        completions.map((c) => c.attempt.responseBody),
+        [...new Set(completions.map((c) => c.endpointId))],
+      ],
+    ),
   );
   return new Set(rows.map((r) => r.id));
 }

@@ -82,10 +82,11 @@ async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListene
       userAgent: USER_AGENT,
     });
   const { leaseMs } = config.webhooks;
+  const prepared = config.db.pooler === "none";
 
   const worker = createDeliveryWorker({
     claim: (limit, inFlight) =>
-      claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint, inFlight }),
+      claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint, inFlight, prepared }),
     release: (claimed) => releaseDeliveries(pool, claimed),
     deliver: createDeliverer({
       pool,
@@ -99,6 +100,7 @@ async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListene
       random: Math.random,
       log,
       wake: wakeup.wake,
+      preparedStatements: prepared,
     }),
     waitForWork: (ms, s) => listener.wait(ms, s),
     concurrency: config.webhooks.workerConcurrency,

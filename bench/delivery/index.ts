@@ -212,15 +212,18 @@ export async function run(): Promise<void> {
     );
 
     // 3. Latency at a fixed rate; 4. the same behind PgBouncer.
-    const latency = (label: string, runtimePool: pg.Pool) => measureLatency({ db, receiver, producer, merchantIds, config, runtimePool, label });
+    const latency = (label: string, runtimePool: pg.Pool, runtimeConfig = config) =>
+      measureLatency({ db, receiver, producer, merchantIds, config: runtimeConfig, runtimePool, label });
     console.log(await latency("direct", db.pool));
     if (!existsSync("/usr/sbin/pgbouncer")) {
       console.log("commit → receipt behind PgBouncer: skipped (no /usr/sbin/pgbouncer; apt-get install pgbouncer)");
     } else {
       const bouncer = await startPgBouncer(db.url);
-      const pooled = createPool(bouncer.through(db.url), { ...config.db, pooler: "transaction" });
+      // As the server runs with DATABASE_POOLER=transaction: the pool and the runtime both know it.
+      const pooledConfig: Config = { ...config, db: { ...config.db, pooler: "transaction" } };
+      const pooled = createPool(bouncer.through(db.url), pooledConfig.db);
       try {
-        console.log(await latency("PgBouncer (transaction mode), LISTEN on the direct URL", pooled));
+        console.log(await latency("PgBouncer (transaction mode), LISTEN on the direct URL", pooled, pooledConfig));
       } finally {
         await pooled.end();
         await bouncer.stop();

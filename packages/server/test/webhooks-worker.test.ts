@@ -24,7 +24,7 @@ const until = async (condition: () => boolean) => {
  * The worker's scheduling alone: a queue in memory, and attempts whose requests end and whose
  * outcomes are recorded when the test says so.
  */
-function harness(queue: ClaimedDelivery[], options: { concurrency: number; maxPerEndpoint: number }) {
+function harness(queue: ClaimedDelivery[], options: { concurrency: number; maxPerEndpoint: number }, claimIgnoresRoom = false) {
   const controller = new AbortController();
   const attempts = new Map<string, { answer(): void; record(): void }>();
   const requesting = new Set<string>();
@@ -38,7 +38,8 @@ function harness(queue: ClaimedDelivery[], options: { concurrency: number; maxPe
       const taken = queue.filter((d) => {
         const busy = room.get(d.endpointId) ?? 0;
         if (busy >= options.maxPerEndpoint) return false;
-        room.set(d.endpointId, busy + 1);
+        // A claim that only skips endpoints at their cap, as the worker's did before it was told their room.
+        if (!claimIgnoresRoom) room.set(d.endpointId, busy + 1);
         return true;
       }).slice(0, limit);
       for (const d of taken) queue.splice(queue.indexOf(d), 1);
@@ -124,5 +125,17 @@ describe("the delivery worker's slots", () => {
     expect(queue.map((d) => d.endpointId)).toEqual(Array(4).fill("we_hung"));
     await h.drainAndStop();
     expect(h.attempts.size).toBe(12);
+  });
+
+  it("hands back what a claim returns beyond an endpoint's room, and never sends an endpoint more than its cap", async () => {
+    const queue = Array.from({ length: 8 }, (_, i) => delivery(i, "we_one"));
+    const h = harness(queue, { concurrency: 8, maxPerEndpoint: 3 }, true);
+    await until(() => h.requesting.size === 3);
+    // The five rows beyond the cap went back to the queue, ahead of nothing else.
+    await until(() => queue.length === 5);
+    expect(h.requesting.size).toBe(3);
+    await h.drainAndStop();
+    expect(h.attempts.size).toBe(8);
+    expect(h.most().requesting).toBe(3);
   });
 });

@@ -173,9 +173,10 @@ export interface Completion {
 /**
  * Marks deliveries succeeded, logs their attempts and clears `failing_since` of their endpoints, in
  * one statement (no BEGIN and COMMIT round trips; named when `prepared`, db/pool.ts `statement`). It
- * keeps the lock order: the endpoints with a run of failures are locked first (in id order; a healthy endpoint's row is not locked at all), then the
- * deliveries (in id order) — the deliveries' scan waits on a condition about the endpoints that does
- * not depend on its rows, which PostgreSQL evaluates once, before the scan starts (a one-time filter).
+ * keeps the lock order: the endpoints with a run of failures are locked first (in id order; a healthy
+ * endpoint's row is not locked at all), then the deliveries (in id order) — the deliveries' scan waits
+ * on a condition about the endpoints that does not depend on its rows, which PostgreSQL evaluates
+ * once, before the scan starts (a one-time filter).
  * Returns the ids recorded: a delivery whose claim no longer holds its lease is left alone, but its
  * attempt is logged all the same: the receiver did get that request.
  */

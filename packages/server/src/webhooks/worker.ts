@@ -1,6 +1,12 @@
 import { backoffMs } from "../backoff.js";
 import type { ClaimedDelivery } from "./queue.js";
 
+/**
+ * Why the worker's wait was cut short: a reason of its own, because `abort()` without one builds a
+ * DOMException, stack trace included, on every wake-up (1.3 % of a drain's V8 profile samples).
+ */
+const WAIT_CUT_SHORT = "a slot freed or the worker stopped";
+
 export interface DeliveryWorkerDeps {
   /**
    * Claims up to `limit` due deliveries, of each endpoint no more than `maxPerEndpoint` less its
@@ -104,7 +110,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
       // Its own signal, so a wait cut short by a freed slot is cancelled rather than left pending
       // (with its timer and listeners) until the next NOTIFY or timeout.
       const woken = new AbortController();
-      const stop = () => woken.abort();
+      const stop = () => woken.abort(WAIT_CUT_SHORT);
       wake = stop;
       deps.signal.addEventListener("abort", stop, { once: true });
       await deps.waitForWork(sleepMs, woken.signal).catch(() => undefined);

@@ -147,6 +147,22 @@ describe("webhook delivery", () => {
     expect(rows[0]).toEqual({ status: "succeeded", attempts: 4 });
   });
 
+  it("records answers whose bodies hold NUL characters, which PostgreSQL text cannot store", async () => {
+    const config = testConfig();
+    const receiver = await startReceiver((_r, i) => (i === 0 ? { status: 500, body: "bad\u0000" } : { status: 200, body: "ok\u0000" }));
+    stops.push(receiver.close);
+    const { merchant } = await setup(config, [receiver.url]);
+    startRuntime(config);
+    const event = await emit(merchant.id);
+
+    await expect.poll(async () => (await attemptsOf(event.id)).map((a) => [a.status_code, a.response_body])).toEqual([
+      [500, "bad\uFFFD"],
+      [200, "ok\uFFFD"],
+    ]);
+    const { rows } = await db.pool.query("select status, attempts from webhook_deliveries where event_id = $1", [event.id]);
+    expect(rows[0]).toEqual({ status: "succeeded", attempts: 2 });
+  });
+
   it("marks a delivery failed, never deleted, when the schedule is exhausted", async () => {
     const config = testConfig({ WEBHOOK_RETRY_SCHEDULE: "50ms,50ms" });
     const receiver = await startReceiver(() => ({ status: 502 }));

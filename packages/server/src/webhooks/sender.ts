@@ -23,7 +23,7 @@ export interface SendResult {
   status?: number;
   /** The `Retry-After` header as sent, for the retry schedule to interpret. */
   retryAfter?: string;
-  /** The first 4 KB of the response body as UTF-8, for the delivery log. */
+  /** The first 4 KB of the response body as UTF-8 (NUL as U+FFFD), for the delivery log. */
   bodySnippet: string;
   /** From the moment a slot was free until the response was read or failed. */
   durationMs: number;
@@ -122,8 +122,8 @@ function header(headers: Dispatcher.ResponseData["headers"], name: string): stri
 }
 
 /**
- * The first 4 KB of the body as UTF-8, reading at most 64 KB. Listens for chunks rather than iterating
- * the stream: an async iterator costs a promise per chunk, on every delivery.
+ * The first 4 KB of the body as UTF-8 (NUL as U+FFFD), reading at most 64 KB. Listens for chunks
+ * rather than iterating the stream: an async iterator costs a promise per chunk, on every delivery.
  */
 function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -132,7 +132,10 @@ function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
     const snippet = () => {
       const bytes = Buffer.concat(kept);
       // A body cut at 4 KB may end inside a character: `stream: true` drops it instead of printing U+FFFD.
-      return read > SNIPPET_BYTES ? new TextDecoder().decode(bytes, { stream: true }) : bytes.toString("utf8");
+      const text = read > SNIPPET_BYTES ? new TextDecoder().decode(bytes, { stream: true }) : bytes.toString("utf8");
+      // PostgreSQL's text cannot hold NUL: the statement recording the attempt would fail, and with it
+      // every success recorded in the same batch.
+      return text.replaceAll("\u0000", "\uFFFD");
     };
     body.on("data", (chunk: Buffer) => {
       if (read < SNIPPET_BYTES) kept.push(chunk.subarray(0, SNIPPET_BYTES - read));

@@ -33,8 +33,9 @@ export function createPool(connectionString: string, db: Config["db"], log?: { w
 /**
  * `text` as a named statement when `prepared`: each connection then parses it once, and PostgreSQL
  * may keep its plan, instead of parsing and planning it on every call (for the delivery worker's
- * claim, 0.4 of its 1.1 ms in PostgreSQL). Not through a transaction pooler (DATABASE_POOLER=transaction),
- * which runs each statement on whichever server connection is free: one that never saw the name.
+ * claim, 0.4 of its 1.1 ms in PostgreSQL). Not through a transaction pooler
+ * (DATABASE_POOLER=transaction), which runs each statement on whichever server connection is free:
+ * one that never saw the name.
  */
 export function statement(name: string, prepared: boolean, text: string, values: unknown[]): pg.QueryConfig {
   return prepared ? { name, text, values } : { text, values };

@@ -133,8 +133,8 @@ function readSnippet(body: Dispatcher.ResponseData["body"]): Promise<string> {
       const bytes = Buffer.concat(kept);
       // A body cut at 4 KB may end inside a character: `stream: true` drops it instead of printing U+FFFD.
       const text = read > SNIPPET_BYTES ? new TextDecoder().decode(bytes, { stream: true }) : bytes.toString("utf8");
-      // PostgreSQL's text cannot hold NUL: the statement recording the attempt would fail, and with it
-      // every success recorded in the same batch.
+      // PostgreSQL's text cannot hold NUL: the statement recording the attempt would fail, leaving it
+      // unrecorded (a success then sent again once its lease ran out).
       return text.replaceAll("\u0000", "\uFFFD");
     };
     body.on("data", (chunk: Buffer) => {

@@ -33,13 +33,13 @@ function harness(queue: ClaimedDelivery[], options: { concurrency: number; maxPe
   let sleeps = 0;
   const worker = createDeliveryWorker({
     ...options,
-    claim: async (limit, inFlight) => {
-      const room = new Map(inFlight);
+    claim: async (limit, room) => {
+      const busyNow = new Map(room.inFlight);
       const taken = queue.filter((d) => {
-        const busy = room.get(d.endpointId) ?? 0;
-        if (busy >= options.maxPerEndpoint) return false;
+        const busy = busyNow.get(d.endpointId) ?? 0;
+        if (busy >= room.maxPerEndpoint) return false;
         // A claim that only skips endpoints at their cap, as the worker's did before it was told their room.
-        if (!claimIgnoresRoom) room.set(d.endpointId, busy + 1);
+        if (!claimIgnoresRoom) busyNow.set(d.endpointId, busy + 1);
         return true;
       }).slice(0, limit);
       for (const d of taken) queue.splice(queue.indexOf(d), 1);

@@ -85,8 +85,7 @@ async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListene
   const prepared = config.db.pooler === "none";
 
   const worker = createDeliveryWorker({
-    claim: (limit, inFlight) =>
-      claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, maxPerEndpoint: config.webhooks.maxConcurrentPerEndpoint, inFlight, prepared }),
+    claim: (limit, room) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, ...room, prepared }),
     release: (claimed) => releaseDeliveries(pool, claimed),
     deliver: createDeliverer({
       pool,

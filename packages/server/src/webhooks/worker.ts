@@ -9,10 +9,10 @@ const WAIT_CUT_SHORT = "a slot freed or the worker stopped";
 
 export interface DeliveryWorkerDeps {
   /**
-   * Claims up to `limit` due deliveries, of each endpoint no more than `maxPerEndpoint` less its
-   * requests `inFlight` (read when called; endpoints absent from it have none).
+   * Claims up to `limit` due deliveries, of each endpoint no more than `room.maxPerEndpoint` less its
+   * requests `room.inFlight` (read when called; endpoints absent from it have none).
    */
-  claim(limit: number, inFlight: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]>;
+  claim(limit: number, room: { maxPerEndpoint: number; inFlight: ReadonlyMap<string, number> }): Promise<ClaimedDelivery[]>;
   /** Returns claimed rows to the queue without counting an attempt (rows beyond an endpoint's room, should a claim return any). */
   release(claimed: ClaimedDelivery[]): Promise<void>;
   /**
@@ -82,7 +82,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): { done: Promise<
   const claimBatch = async (): Promise<boolean> => {
     const free = Math.min(deps.concurrency - requesting, 2 * deps.concurrency - inFlight.size);
     if (free <= 0) return false;
-    const claimed = await deps.claim(free, perEndpoint);
+    const claimed = await deps.claim(free, { maxPerEndpoint: deps.maxPerEndpoint, inFlight: perEndpoint });
     const extras: ClaimedDelivery[] = [];
     for (const d of claimed) {
       if ((perEndpoint.get(d.endpointId) ?? 0) >= deps.maxPerEndpoint) extras.push(d);

@@ -266,6 +266,9 @@ describe("GET /v1/events/stream", () => {
     const m = await merchant();
     await record(m.id, "payment.created");
     const latest = await record(m.id, "payment.confirmed");
+    // A stream announces the latest settled event: one committed while any transaction older than it
+    // still runs on the server (another test file's, on a loaded machine) is not settled yet.
+    await waitFor(async () => (await lastSettledPosition(db.pool, m.id))?.id === latest, "the latest event to settle");
     const stream = await openStream(base, "/v1/events/stream", m.auth);
     expect(parse((await stream.next())!)).toEqual({ retry: String(EVENT_STREAM_LIMITS.retryMs), id: latest });
     const fresh = await record(m.id, "payment.expired");

@@ -21,20 +21,24 @@ import {
 } from "../packages/server/test/support/fuzz.js";
 
 /**
- * What of a merchant only its API requests write: background work (expiry, deliveries, recoveries,
- * automatic disabling) changes the rest, and may do so while a request is in flight.
+ * What of a merchant only its API requests write: background work (expiry, ingestion, deliveries,
+ * recoveries, automatic disabling) changes the rest, and may do so while a request is in flight.
+ * A payment's event_sequence is the background's too: each event it writes for a payment bumps it.
  */
 const API_WRITES = [
   ["merchants", "id", "select * from merchants"],
   ["merchant_accounts", "merchant_id", "select * from merchant_accounts"],
   ["api_keys", "merchant_id", "select id, merchant_id, hash, prefix, created_at, expires_at, revoked_at from api_keys"],
-  ["payments", "merchant_id", "select merchant_id, to_jsonb(p) - 'status' - 'updated_at' - 'amount_received_stroops' - 'confirmed_at' - 'expired_at' as p from payments p"],
-  ["events", "merchant_id", "select * from events where type not in ('payment.expired', 'endpoint.disabled')"],
+  ["payments", "merchant_id", "select merchant_id, to_jsonb(p) - 'status' - 'updated_at' - 'amount_received_stroops' - 'confirmed_at' - 'expired_at' - 'event_sequence' as p from payments p"],
+  ["events", "merchant_id", "select * from events where type in ('payment.created', 'payment.canceled', 'webhook.test')"],
   ["webhook_endpoints", "merchant_id", "select merchant_id, to_jsonb(e) - 'failing_since' - 'updated_at' as e from webhook_endpoints e"],
   ["webhook_recoveries", "merchant_id", "select r.id, r.since, r.until, r.created_at, e.merchant_id from webhook_recoveries r join webhook_endpoints e on e.id = r.endpoint_id"],
   ["idempotency_keys", "merchant_id", "select * from idempotency_keys"],
   ["account_challenges", "merchant_id", "select * from account_challenges"],
 ] as const;
+
+/** SQL for one digest of what the API writes for the merchant whose id is `$1`. */
+export const apiWritesDigestSql = digestSql(API_WRITES, "where t.$col = $1");
 
 /** One fuzz request whose answer was a 5xx or no answer at all: allowed only while its instance is down. */
 export interface FuzzFailure {
@@ -124,7 +128,7 @@ export async function startFuzz(options: Options): Promise<FuzzStage> {
   };
   // Per request, what the fuzzing tenant's own requests write; `a` is left equal (A is checked above).
   const digestOfB = (b: Tenant) =>
-    persistently(async (): Promise<Snapshot> => ({ all: (await pool.query<{ b: string }>(`select ${digestSql(API_WRITES, "where t.$col = $1")} as b`, [b.merchantId])).rows[0]!.b, a: control }));
+    persistently(async (): Promise<Snapshot> => ({ all: (await pool.query<{ b: string }>(`select ${apiWritesDigestSql} as b`, [b.merchantId])).rows[0]!.b, a: control }));
   const loops = instances.map(async (instance, i) => {
     const b = tenants[i]!;
     const origin = new URL(instance);

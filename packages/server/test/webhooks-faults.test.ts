@@ -201,4 +201,22 @@ describe("a claim", () => {
     expect(Object.fromEntries(rows.map((r) => [r.endpoint_id, r.leased]))).toEqual(perEndpoint(first));
     expect(perEndpoint(await claim("w2", new Map()))).toEqual({ [a.endpointId]: 3, [b.endpointId]: 2, [c.endpointId]: 3 });
   });
+
+  it("relaxes synchronous_commit for its own transaction only, so its connection goes back to the pool unchanged", async () => {
+    const { merchantId } = await seedEndpoint("http://127.0.0.1:9/relaxed");
+    await emitMany(merchantId, 2);
+    const client = await db.pool.connect();
+    try {
+      const setting = async () => (await client.query<{ synchronous_commit: string }>("show synchronous_commit")).rows[0]!.synchronous_commit;
+      const before = await setting();
+      expect(before).not.toBe("off");
+      for (const prepared of [true, false]) {
+        const claimed = await claimDeliveries(client, { workerId: `w-${prepared}`, now: new Date(), leaseMs: 60_000, limit: 1, maxPerEndpoint: 10, inFlight: new Map(), prepared });
+        expect(claimed).toHaveLength(1);
+        expect(await setting()).toBe(before);
+      }
+    } finally {
+      client.release();
+    }
+  });
 });

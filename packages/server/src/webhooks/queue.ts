@@ -17,6 +17,11 @@ import { lockEndpointRow } from "./endpoints-store.js";
  * so the key-share locks of foreign-key checks (the outbox inserting deliveries, attempts being
  * logged) never wait for them.
  * Statements that skip locked rows (claim, purge) never wait and so cannot take part in a deadlock.
+ *
+ * A claim commits without waiting for its WAL to reach the disk (`synchronous_commit` off for its own
+ * transaction only): that flush was on every delivery's path from commit to receipt. A PostgreSQL crash
+ * can forget only claims of the last moments, whose rows are then claimed and sent again (delivery is
+ * at least once); any later synchronous commit, such as the attempt's recording, flushes them first.
  * docs/operations.md ("Webhook delivery") says the same for operators.
  */
 
@@ -107,11 +112,15 @@ export async function claimDeliveries(
        set locked_by = $1, locked_until = $2::timestamptz + make_interval(secs => $3::float8 / 1000)
        from due where d.id = due.id
        returning d.id, d.event_id, d.endpoint_id, d.attempts, d.event_created_at
+     ), relaxed as (
+       -- For this statement's transaction only (is_local): a pooled connection goes back unchanged.
+       select set_config('synchronous_commit', 'off', true)
      )
      select c.*, ev.body, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
      from claimed c
      join events ev on ev.id = c.event_id
-     join webhook_endpoints e on e.id = c.endpoint_id`,
+     join webhook_endpoints e on e.id = c.endpoint_id
+     cross join relaxed`,
       [lease, args.now, args.leaseMs, args.limit, [...args.inFlight.keys()], [...args.inFlight.values()], args.maxPerEndpoint],
     ),
   );

@@ -114,6 +114,18 @@ async function main(): Promise<number> {
   const started = Date.now();
   const dir = await runDirectory();
   const cleanups: Array<() => Promise<unknown>> = [dir.remove];
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    })());
+  // Stopped from outside (the suite's test timed out, Ctrl-C): its processes and PostgreSQL stop with it, not orphaned.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the run's processes`);
+      void cleanUp().then(() => process.exit(1));
+    });
+  }
   try {
     const db = await Database.start(dir.root);
     cleanups.unshift(() => db.stop());
@@ -291,7 +303,7 @@ async function main(): Promise<number> {
     }
     return failed ? 1 : 0;
   } finally {
-    for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    await cleanUp();
   }
 }
 

@@ -16,9 +16,10 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { medianLines, splitChaosSection } from "./support/report.js";
+import { benchInt } from "./support/env.js";
 
 const here = new URL(".", import.meta.url);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = benchInt("BENCH_RUNS", 3);
 const RSS_LINE = "peak RSS of this benchmark's process:";
 
 const all = (await readdir(here, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name !== "support").map((d) => d.name).sort();

@@ -20,8 +20,9 @@ import { systemClock } from "../../packages/server/src/clock.js";
 import { createMerchant } from "../../packages/server/src/merchants/service.js";
 import { createBenchDatabase } from "../support/db.js";
 import { formatResult, loadInProcess, type LoadRequest } from "../support/load.js";
+import { benchInt } from "../support/env.js";
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const DURATION_MS = benchInt("BENCH_DURATION_MS", 5000);
 
 /** A bare node:http server answering `body`; with `pool`, after INSERTing the request's body as one row. */
 async function bareServer(status: number, contentType: string, body: string, pool?: pg.Pool): Promise<{ origin: string; close(): Promise<void> }> {

@@ -14,8 +14,9 @@ import { insertEndpoint } from "../../packages/server/src/webhooks/endpoints-sto
 import { claimDeliveries, releaseDeliveries } from "../../packages/server/src/webhooks/queue.js";
 import { createBenchDatabase } from "../support/db.js";
 import { percentile } from "../support/load.js";
+import { benchInt } from "../support/env.js";
 
-const BACKLOG = Number(process.env.BENCH_CLAIMS_BACKLOG ?? 100_000);
+const BACKLOG = benchInt("BENCH_CLAIMS_BACKLOG", 100_000);
 const HEALTHY_ROWS = 200;
 const CLAIMS = 30;
 const CLAIM_ROWS = 50;

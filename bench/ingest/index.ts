@@ -42,10 +42,11 @@ import { eventFilters, eventRecipient, getEventsCallsNeeded, incomingFromEvent }
 import { createRpcSource, DEFAULT_MAX_NAMED_REQUESTS } from "../../packages/server/src/stellar/rpc-source.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { countQueries, type QueryCount, rpcRequests, seedMerchantAccounts, seedPayments, type SeededPayment } from "../support/ingest.js";
+import { benchInt } from "../support/env.js";
 
 // 50 000 (the size before RPC) takes the whole benchmark past four minutes: the RPC catch-up runs at a third of Horizon's rate.
-const COUNT = Number(process.env.BENCH_INGEST_RECORDS ?? 20_000);
-const FOLLOW_COUNT = Number(process.env.BENCH_INGEST_FOLLOW_RECORDS ?? 2_000);
+const COUNT = benchInt("BENCH_INGEST_RECORDS", 20_000);
+const FOLLOW_COUNT = benchInt("BENCH_INGEST_FOLLOW_RECORDS", 2_000);
 const PROFILE = process.env.BENCH_INGEST_PROFILE;
 /** Horizon's page; the follower's range (follower.ts), getEvents page and getTransaction concurrency (rpc-source.ts). */
 const PAGE = 200;
@@ -55,7 +56,7 @@ const TRANSACTION_FETCHES = 8;
 /** Part 2's ledgers: few payments each, as a merchant's are spread over the network's ledgers. */
 const FOLLOW_PER_LEDGER = 5;
 /** Credits to accounts nobody watches per such ledger, as the network's other traffic: what reading every credit also reads. */
-const FOLLOW_BACKGROUND = Number(process.env.BENCH_INGEST_FOLLOW_BACKGROUND ?? 50);
+const FOLLOW_BACKGROUND = benchInt("BENCH_INGEST_FOLLOW_BACKGROUND", 50, { min: 0 });
 const PAID_ACCOUNTS = 100;
 const MANY_ACCOUNTS = 10_000;
 const TIMEOUT_MS = 240_000;

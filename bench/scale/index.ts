@@ -38,10 +38,11 @@ import { LUMENPAY_BIN } from "../../packages/server/test/support/process.js";
 import { createBenchDatabase, type BenchDatabase } from "../support/db.js";
 import { commitEvents, seedEndpoints } from "../support/webhooks.js";
 import type { ReceiverCount } from "./receiver.js";
+import { benchInt, benchInts } from "../support/env.js";
 
-const EVENTS = Number(process.env.BENCH_SCALE_EVENTS ?? 20_000);
-const ENDPOINTS = Number(process.env.BENCH_SCALE_ENDPOINTS ?? 20);
-const PROCESS_COUNTS = (process.env.BENCH_SCALE_PROCESSES ?? "1,2,4").split(",").map(Number);
+const EVENTS = benchInt("BENCH_SCALE_EVENTS", 20_000);
+const ENDPOINTS = benchInt("BENCH_SCALE_ENDPOINTS", 20);
+const PROCESS_COUNTS = benchInts("BENCH_SCALE_PROCESSES", [1, 2, 4]);
 const TX_EVENTS = 1_000;
 const START_TIMEOUT_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 300_000;

@@ -7,8 +7,9 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
 import Stripe from "stripe";
 import { Webhook, signDelivery } from "@lumenpay/webhooks";
+import { benchInt } from "../support/env.js";
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 2000);
+const DURATION_MS = benchInt("BENCH_DURATION_MS", 2000);
 const ROUNDS = 10;
 
 /** Calls per second of `fn` over `ms`, in batches that keep the clock reads out of the measurement. */

@@ -277,13 +277,14 @@ function nodeBackend({ crypto, Buffer }: NodeModules): NodeBackend {
       }
       return ({ prefix, body }) => {
         // At most 3 bytes per UTF-16 unit: a bound that spares scanning the body for its exact size.
-        const size = HMAC_BLOCK + prefix.length + (typeof body === "string" ? 3 * body.length : body.length);
+        const size = HMAC_BLOCK + 3 * prefix.length + (typeof body === "string" ? 3 * body.length : body.length);
         if (size > scratch.length) {
           if (size > SCRATCH_LIMIT) return crypto.createHmac("sha256", raw).update(prefix).update(body).digest(encoding);
           scratch = Buffer.alloc(Math.max(size, scratch.length * 2));
         }
         innerPad.copy(scratch, 0);
-        let end = HMAC_BLOCK + scratch.write(prefix, HMAC_BLOCK, "latin1");
+        // UTF-8, as every other path (and Standard Webhooks) encodes the signed content: a message id may hold any character.
+        let end = HMAC_BLOCK + scratch.write(prefix, HMAC_BLOCK, "utf8");
         if (typeof body === "string") end += scratch.write(body, end, "utf8");
         else {
           scratch.set(body, end);

@@ -69,6 +69,19 @@ describe("our verifier accepts what other libraries sign", () => {
     }
   });
 
+  it("a message id outside ASCII, signed as UTF-8 as standardwebhooks signs it (signDelivery itself sends only ASCII ids)", async () => {
+    const secret = newSecret();
+    const id = "msg_é_💳";
+    const timestamp = new Date();
+    const theirs = {
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+      "webhook-signature": new StandardWebhook(secret).sign(id, timestamp, body),
+    };
+    expect(await new Webhook({ secrets: [secret] }).verify(body, theirs)).toEqual(event);
+    expect(await new Webhook({ secrets: [secret], subtle: globalThis.crypto.subtle }).verify(body, theirs)).toEqual(event);
+  });
+
   it("stripe's test header, as stellar-signature", async () => {
     const secret = newSecret();
     const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret });

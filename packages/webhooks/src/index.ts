@@ -290,7 +290,9 @@ function nodeBackend({ crypto, Buffer }: NodeModules): NodeBackend {
           scratch.set(body, end);
           end += body.length;
         }
-        outer.set(hash("sha256", scratch.subarray(0, end), "buffer") as unknown as Uint8Array, HMAC_BLOCK);
+        // The inner digest as a "binary" (latin1) string, not a Buffer: Node allocates a Buffer result
+        // slowly (~0.7 µs of a 5 µs verification), and latin1 maps each byte to one character and back.
+        outer.write(hash("sha256", scratch.subarray(0, end), "binary"), HMAC_BLOCK, "binary");
         return hash("sha256", outer, encoding);
       };
     },

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { medianLines, splitChaosSection, withChaosSection } from "../../../bench/support/report.js";
 
@@ -32,5 +33,19 @@ describe("the benchmark report", () => {
     expect(twice).toBe("# Benchmarks\n\n## bench/api\nfigures\n\n## npm run chaos\nrun 2: PASSED\n");
     expect(splitChaosSection(twice)).toEqual({ benchmarks: "# Benchmarks\n\n## bench/api\nfigures\n", chaos: "## npm run chaos\nrun 2: PASSED\n" });
     expect(splitChaosSection(benches)).toEqual({ benchmarks: benches, chaos: "" });
+  });
+
+  it("holds each benchmark's analysis.md word for word in its section of BENCHMARKS.md", () => {
+    const bench = new URL("../../../bench/", import.meta.url);
+    const report = readFileSync(new URL("../BENCHMARKS.md", bench), "utf8");
+    const names = readdirSync(bench, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(new URL(`${d.name}/analysis.md`, bench)));
+    expect(names.length).toBeGreaterThan(0);
+    for (const { name } of names) {
+      const start = report.indexOf(`\n## bench/${name}\n`);
+      expect(start, `BENCHMARKS.md has a section for bench/${name}`).toBeGreaterThan(-1);
+      const end = report.indexOf("\n## ", start + 1);
+      const section = report.slice(start, end === -1 ? undefined : end);
+      expect(section, `bench/${name}/analysis.md is in its section`).toContain(readFileSync(new URL(`${name}/analysis.md`, bench), "utf8").trim());
+    }
   });
 });

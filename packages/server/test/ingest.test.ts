@@ -9,6 +9,7 @@ import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horiz
 import { createTestDatabase, type TestDatabase } from "./support/db.js";
 import { connected, metricValue, newMerchant, opToken, pastTheSecondOf, startIngestion, storedCursor } from "./support/ingest.js";
 import { waitFor as waitUntil } from "./support/wait.js";
+import { startFailingProxy } from "./support/failing-proxy.js";
 
 let db: TestDatabase;
 let horizon: LocalHorizon;
@@ -142,6 +143,46 @@ describe("payment ingestion", () => {
     const rows = await appliedTo(account);
     expect(rows.map((r) => r.memo)).toEqual(["before", ...Array.from({ length: 450 }, (_, i) => `down-${i}`), "after"]);
     expect(new Set(rows.map((r) => r.paging_token)).size).toBe(rows.length);
+  });
+
+  it("commits the pages a catch-up read ahead together, and after a page request fails resumes from its last commit", async () => {
+    const payer = await horizon.newAccount("100");
+    const { account } = await newMerchant(db.pool, horizon);
+    const first = start();
+    await waitFor(async () => (await connected(first, account)) === 1, "the stream");
+    const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
+    await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
+    await first.stop();
+
+    // 13 pages of 200; Horizon (through a proxy) fails the 9th page request of the catch-up once.
+    const count = 2_550;
+    const generated = await horizon.generatePayments(account, count, { memo: (i) => Memo.text(`batch-${i}`), perLedger: 250 });
+    let pageRequests = 0;
+    const proxy = await startFailingProxy(horizon.url, (path) => path.includes("/payments?") && path.includes("cursor=") && ++pageRequests === 9);
+    await db.pool.query("create table applied_in (paging_token bigint not null, memo text, txid bigint not null default txid_current())");
+    let firstCommit = true;
+    const second = startIngestion(db, {
+      apply: async (tx, record) => {
+        // The first commit stays open until three more pages have been read: they go in the next one.
+        if (firstCommit) {
+          firstCommit = false;
+          await waitFor(async () => pageRequests >= 4, "pages read ahead of the first commit");
+        }
+        await tx.query("insert into applied_in (paging_token, memo) values ($1, $2)", [record.paging_token, record.transaction_attr?.memo ?? null]);
+      },
+      horizonUrl: proxy.url,
+      networkPassphrase: horizon.networkPassphrase,
+      watchdogMs: 10_000,
+    });
+    running.push(second.stop, proxy.close);
+    await waitFor(async () => (await cursorOf(account)) === generated.lastPagingToken, "the catch-up", 60_000);
+    await second.stop();
+
+    const { rows } = await db.pool.query<{ memo: string; txid: string }>("select memo, txid from applied_in order by paging_token");
+    expect(rows.map((r) => r.memo)).toEqual(Array.from({ length: count }, (_, i) => `batch-${i}`));
+    expect(proxy.failed).toBe(1);
+    // Fewer transactions than pages: a commit takes every page read while the one before it was open.
+    expect(new Set(rows.map((r) => r.txid)).size).toBeLessThanOrEqual(Math.ceil(count / 200) - 2);
   });
 
   it("compares paging tokens as 64-bit integers, never as text or floating point", async () => {

@@ -172,18 +172,59 @@ export async function reachBackToken(
   return token < 0n ? 0n : token;
 }
 
+/**
+ * Pages a catch-up reads ahead of its commits. A commit waits on PostgreSQL longer than the next page
+ * takes to arrive, so pages pile up meanwhile; the next commit takes them all at once and pays a
+ * transaction's round trips and WAL flush once for up to this many pages.
+ */
+const READ_AHEAD_PAGES = 10;
+
 /** Pages forward from `from` until a page comes back short; returns the cursor reached. */
 async function catchUp<T>(deps: AccountIngestionDeps<T>, from: bigint): Promise<bigint> {
+  const pages: HorizonPaymentRecord[][] = [];
+  // An object, so that the compiler sees the reader's writes.
+  const state: { reading: boolean; stopped: boolean; failure?: unknown; wake?: () => void; room?: () => void } = { reading: true, stopped: false };
+  // Never rejects: a failure is kept for the committing loop, which may have left already.
+  void (async () => {
+    try {
+      let page = await untilAborted(payments(deps).cursor(from.toString()).limit(PAGE_LIMIT).join("transactions").call(), deps.signal);
+      for (;;) {
+        pages.push(asPaymentRecords(page.records));
+        state.wake?.();
+        if (page.records.length < PAGE_LIMIT) return;
+        while (pages.length >= READ_AHEAD_PAGES && !state.stopped) await new Promise<void>((resolve) => (state.room = resolve));
+        if (state.stopped) return;
+        page = await untilAborted(page.next(), deps.signal);
+      }
+    } catch (error) {
+      state.failure = error;
+    } finally {
+      state.reading = false;
+      state.wake?.();
+    }
+  })();
   let position = from;
-  let page = await untilAborted(payments(deps).cursor(from.toString()).limit(PAGE_LIMIT).join("transactions").call(), deps.signal);
-  for (;;) {
-    // Fetched while this page commits; the no-op handler only keeps a failure that happens before
-    // the await below from counting as unhandled.
-    const next = page.records.length === PAGE_LIMIT ? page.next() : undefined;
-    next?.catch(() => undefined);
-    position = await commit(deps, asPaymentRecords(page.records), position);
-    if (!next) return position;
-    page = await untilAborted(next, deps.signal);
+  try {
+    for (;;) {
+      if (pages.length === 0) {
+        if (!state.reading) {
+          // What was read before a failure is committed first, as the failure may be the next page's.
+          if (state.failure !== undefined) throw state.failure;
+          return position;
+        }
+        await new Promise<void>((resolve) => (state.wake = resolve));
+        state.wake = undefined;
+        continue;
+      }
+      deps.signal.throwIfAborted();
+      const records = pages.splice(0).flat();
+      state.room?.();
+      position = await commit(deps, records, position);
+    }
+  } finally {
+    // A failed commit or an abort: the reader stops before its next page, and nothing it read is used.
+    state.stopped = true;
+    state.room?.();
   }
 }
 

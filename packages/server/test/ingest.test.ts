@@ -49,6 +49,18 @@ function start(apply: ApplyRecord<void> = recording) {
 
 const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassphrase, account);
 
+/** A merchant account whose ingestion applied one payment (memo "before") and stopped: what follows is a catch-up from its cursor. */
+async function ingestedOnceAndStopped() {
+  const payer = await horizon.newAccount("100");
+  const { account } = await newMerchant(db.pool, horizon);
+  const first = start();
+  await waitFor(async () => (await connected(first, account)) === 1, "the stream");
+  const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
+  await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
+  await first.stop();
+  return { account, payer };
+}
+
 async function appliedTo(account: string): Promise<Array<{ paging_token: string; memo: string | null }>> {
   const { rows } = await db.pool.query<{ paging_token: string; memo: string | null }>(
     "select paging_token, memo from applied where account = $1 order by id",
@@ -124,13 +136,7 @@ describe("payment ingestion", () => {
   });
 
   it("finds the payments made while it was stopped on restart, none missed and none repeated", async () => {
-    const payer = await horizon.newAccount("100");
-    const { account } = await newMerchant(db.pool, horizon);
-    const first = start();
-    await waitFor(async () => (await connected(first, account)) === 1, "the stream");
-    const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
-    await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
-    await first.stop();
+    const { account, payer } = await ingestedOnceAndStopped();
 
     // More than two pages (of 200), so resuming has to follow the page links.
     const generated = await horizon.generatePayments(account, 450, { memo: (i) => Memo.text(`down-${i}`), perLedger: 70 });
@@ -146,13 +152,7 @@ describe("payment ingestion", () => {
   });
 
   it("commits the pages a catch-up read ahead together, and after a page request fails resumes from its last commit", async () => {
-    const payer = await horizon.newAccount("100");
-    const { account } = await newMerchant(db.pool, horizon);
-    const first = start();
-    await waitFor(async () => (await connected(first, account)) === 1, "the stream");
-    const before = await horizon.pay({ from: payer, to: account, amount: "1", memo: Memo.text("before") });
-    await waitFor(async () => (await cursorOf(account)) === opToken(before), "the payment before the stop");
-    await first.stop();
+    const { account } = await ingestedOnceAndStopped();
 
     // 13 pages of 200; Horizon (through a proxy) fails the 9th page request of the catch-up once.
     const count = 2_550;

@@ -220,10 +220,9 @@ export async function run(): Promise<void> {
     const baselineCpu = process.cpuUsage(baselineCpuStart);
     const percentOfBaseline = (n: number, ms: number) => (((n / ms) * 1000 * 100) / baseline.perSecond).toFixed(1);
     console.log(formatResult(`raw undici Pool POST, ${workerConcurrency} in flight, ${sample.body.length} B`, baseline));
+    const counted = steady ?? { receipts: EVENTS, ms: receivedMs };
     console.log(
-      steady
-        ? `ratio: lumenpay delivers at ${percentOfBaseline(steady.receipts, steady.ms)} % of the raw undici POST rate, each after its first second`
-        : `ratio: lumenpay delivers at ${percentOfBaseline(EVENTS, receivedMs)} % of the raw undici POST rate, from a cold start`,
+      `ratio: lumenpay delivers at ${percentOfBaseline(counted.receipts, counted.ms)} % of the raw undici POST rate, ${steady ? "each after its first second" : "from a cold start"}`,
     );
     if (steady) console.log(`  the whole drain, from a cold start: ${percentOfBaseline(EVENTS, receivedMs)} %`);
     // The baseline's CPU includes its warm-up, counted at the measured rate.

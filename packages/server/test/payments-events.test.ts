@@ -78,6 +78,29 @@ describe("concurrent creations, written together", () => {
     expect((await batchSizeMetric("count")) - countBefore).toBeLessThan(36);
   });
 
+  it("names the batch's statement on a direct connection, and never behind a transaction pooler", async () => {
+    const preparedOn = async (app: TestApp) => {
+      const m = await seedMerchant(app);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => app.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "1", asset: "XLM" } })));
+      expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 201));
+      // Prepared statements belong to a session: ask every connection the pool holds.
+      const clients = await Promise.all(Array.from({ length: app.db.pool.totalCount }, () => app.db.pool.connect()));
+      try {
+        const names = await Promise.all(clients.map(async (c) => (await c.query<{ name: string }>("select name from pg_prepared_statements")).rows.map((r) => r.name)));
+        return names.flat();
+      } finally {
+        for (const c of clients) c.release();
+      }
+    };
+    expect(await preparedOn(t)).toContain("lumenpay_insert_payments_with_events");
+    const pooled = await buildTestApp({ env: { DATABASE_POOLER: "transaction" } });
+    try {
+      expect(await preparedOn(pooled)).not.toContain("lumenpay_insert_payments_with_events");
+    } finally {
+      await pooled.close();
+    }
+  });
+
   it("queues a delivery for each payment of a merchant with an endpoint, and none for another merchant's written alongside", async () => {
     const [hooked, plain] = [await seedMerchant(t), await seedMerchant(t)];
     const endpoint = await t.app.inject({

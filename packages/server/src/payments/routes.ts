@@ -165,7 +165,7 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
   const { pool, clock, config, metrics, wakeup } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   const paymentDefaults = { ...config.payments, allowLocalHttpSuccessUrl: !config.production };
-  const batch = createPaymentBatch(pool, (size) => metrics.paymentCreateBatchSize.observe(size));
+  const batch = createPaymentBatch(pool, config.db.pooler === "none", (size) => metrics.paymentCreateBatchSize.observe(size));
   // Shared by reference with the verify plugin, which lives in its own file.
   app.addSchema({ $id: "Payment", ...paymentOutSchema });
   await app.register(paymentVerifyRoutes, deps);

@@ -227,17 +227,18 @@ export type PaymentBatch = Batcher<store.PaymentInsert, store.PaymentWritten>;
  * The batch the API's creations without an Idempotency-Key go through. Two statements at once: on a
  * 2-core machine 1, 2, 4 and 8 gave 2 300–2 800, 1 700–2 600, 1 400–1 800 and 1 200–1 400 payments/s
  * (bench/api): fewer, larger batches cost PostgreSQL less; two keep one slow statement (a memo's lock
- * wait) from holding up every creation of the process.
+ * wait) from holding up every creation of the process. `prepared`: its statement is named (not
+ * through a transaction pooler; db/pool.ts `statement`).
  */
-export function createPaymentBatch(pool: Pool, onBatch?: (size: number) => void): PaymentBatch {
-  return new Batcher((inserts) => store.insertPaymentsWithEvents(pool, inserts), { maxInFlight: 2, maxBatch: 100, onBatch });
+export function createPaymentBatch(pool: Pool, prepared: boolean, onBatch?: (size: number) => void): PaymentBatch {
+  return new Batcher((inserts) => store.insertPaymentsWithEvents(pool, inserts, prepared), { maxInFlight: 2, maxBatch: 100, onBatch });
 }
 
 /**
  * Creates a pending payment and its `payment.created` event (the outbox) in one statement on
  * `target`: the caller's transaction when it writes other rows atomically with it (the idempotency
- * record), a pool (an implicit transaction), or a batch (one statement with other requests'
- * payments). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
+ * record; unnamed there, like every statement of a transaction), a pool (an implicit transaction), or
+ * a batch (one statement with other requests' payments). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
  * memo the merchant chose that is already open is a 409. `queued`: the event was queued for delivery,
  * so wake the workers once the payment has committed; `out`: the payment's public shape, as its event
  * carries it.
@@ -269,7 +270,7 @@ export async function createPayment(
     const out = paymentOut(payment, links);
     const event = envelopeOf({ merchantId: merchant.id, type: "payment.created", object: out, now, payment: { id: payment.id, sequence: 1 } });
     const insert = { payment, event };
-    const written = target instanceof Batcher ? await target.submit(insert) : (await store.insertPaymentsWithEvents(target, [insert]))[0]!;
+    const written = target instanceof Batcher ? await target.submit(insert) : (await store.insertPaymentsWithEvents(target, [insert], false))[0]!;
     if (written.created) return { payment, out, queued: written.queued };
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");

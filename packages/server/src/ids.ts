@@ -7,19 +7,24 @@ const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 const entropy = Buffer.alloc(4096);
 let used = entropy.length;
 
-function randomByte(): number {
-  if (used === entropy.length) {
+/** The offset in `entropy` of `n` bytes no one has used. */
+function take(n: number): number {
+  if (used + n > entropy.length) {
     randomFillSync(entropy);
     used = 0;
   }
-  return entropy[used++]!;
+  used += n;
+  return used - n;
 }
+
+/** A uniformly random 64-bit unsigned integer (a generated memo or muxed id: one per payment). */
+export const randomUint64 = (): bigint => entropy.readBigUInt64BE(take(8));
 
 /** Random base62 string; `length` 22 carries ~131 bits. */
 export function randomToken(length: number): string {
   let out = "";
   while (out.length < length) {
-    const b = randomByte();
+    const b = entropy[take(1)]!;
     // Rejection sampling keeps the distribution uniform (248 = 4 × 62).
     if (b < 248) out += ALPHABET[b % 62];
   }

@@ -79,13 +79,18 @@ describe("parseMemo", () => {
     expect(rejection(() => parseMemo(type, value, "memo"))).toMatchObject({ status: 400, code: "invalid_memo", param: "memo" });
   });
 
-  it("generates id memos in the uint64 range", () => {
-    const memos = Array.from({ length: 50 }, randomIdMemo);
+  it("generates id memos in the uint64 range, all different, across refills of the entropy pool", () => {
+    // 8 bytes each from a 4 KB pool: 1 200 memos refill it twice.
+    const memos = Array.from({ length: 1200 }, randomIdMemo);
     for (const memo of memos) {
       expect(memo.type).toBe("id");
       expect(parseMemo("id", memo.value, "memo").value).toBe(memo.value);
     }
-    expect(new Set(memos.map((m) => m.value)).size).toBe(50);
+    expect(new Set(memos.map((m) => m.value)).size).toBe(1200);
+    // Uniform over 64 bits: about half have the top bit set (outside 500–700 has odds under 1e-8).
+    const high = memos.filter((m) => BigInt(m.value) >= 2n ** 63n).length;
+    expect(high).toBeGreaterThan(500);
+    expect(high).toBeLessThan(700);
   });
 });
 

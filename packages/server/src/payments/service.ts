@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { Account, MuxedAccount } from "@stellar/stellar-sdk";
 import { envelopeOf, recordEvent } from "../events/outbox.js";
 import type { EventType } from "../events/types.js";
 import { Batcher } from "../db/batcher.js";
 import type { Db, Pool } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
-import { newId } from "../ids.js";
+import { newId, randomUint64 } from "../ids.js";
 import type { Merchant } from "../merchants/store.js";
 import { formatAmount, parseAmount } from "../stellar/amount.js";
 import { assetLabel, assetOut, parseAsset, sameAsset, type AssetIn, type AssetOut } from "../stellar/assets.js";
@@ -94,7 +93,7 @@ export const muxedAddress = (account: string, id: string) => new MuxedAccount(ne
 
 /** Never 0: Horizon leaves a zero `to_muxed_id` out of its records. */
 function randomMuxedId(): string {
-  const id = randomBytes(8).readBigUInt64BE();
+  const id = randomUint64();
   return id === 0n ? randomMuxedId() : id.toString();
 }
 

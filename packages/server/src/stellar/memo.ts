@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { badRequest } from "../http/errors.js";
+import { randomUint64 } from "../ids.js";
 
 export type MemoType = "text" | "id" | "hash";
 export const MEMO_TYPES: readonly MemoType[] = ["text", "id", "hash"];
@@ -49,7 +49,7 @@ export function parseMemo(type: MemoType, value: string, param: string): Memo {
 
 /** A random id memo: 64 bits make a collision among open payments on one account very unlikely. */
 export function randomIdMemo(): Memo {
-  return { type: "id", value: randomBytes(8).readBigUInt64BE().toString() };
+  return { type: "id", value: randomUint64().toString() };
 }
 
 /** A transaction memo as Horizon renders it (`memo_type`, `memo`, `memo_bytes`). */

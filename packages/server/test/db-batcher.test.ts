@@ -41,6 +41,36 @@ describe("Batcher", () => {
     expect(sizes).toEqual([1, 1, 3, 1]);
   });
 
+  it("with overlapAfterMs, holds what arrives while a statement has just started, and starts it beside one that runs long", async () => {
+    const { calls, writeAll } = controlledWriter();
+    const batcher = new Batcher(writeAll, { maxInFlight: 2, overlapAfterMs: 25, maxBatch: 10 });
+    const results = [1, 2, 3].map((i) => batcher.submit(i));
+    expect(calls.map((c) => c.items)).toEqual([[1]]);
+    // The first statement never finishes: 2 and 3 go beside it once it has run 25 ms.
+    await until(() => calls.length === 2);
+    expect(calls[1]!.items).toEqual([2, 3]);
+    // Once the second finishes, only the long-running first is left: the next goes at once.
+    const fourth = batcher.submit(4);
+    expect(calls).toHaveLength(2);
+    calls[1]!.finish();
+    await until(() => calls.length === 3);
+    expect(calls[2]!.items).toEqual([4]);
+    for (const call of [calls[0]!, calls[2]!]) call.finish();
+    expect(await Promise.all([...results, fourth])).toEqual(["row 1", "row 2", "row 3", "row 4"]);
+  });
+
+  it("with overlapAfterMs, sends what waited as soon as the running statement finishes", async () => {
+    const { calls, writeAll } = controlledWriter();
+    const batcher = new Batcher(writeAll, { maxInFlight: 2, overlapAfterMs: 60_000, maxBatch: 10 });
+    const results = [1, 2, 3].map((i) => batcher.submit(i));
+    expect(calls.map((c) => c.items)).toEqual([[1]]);
+    calls[0]!.finish();
+    await until(() => calls.length === 2);
+    expect(calls[1]!.items).toEqual([2, 3]);
+    calls[1]!.finish();
+    expect(await Promise.all(results)).toEqual(["row 1", "row 2", "row 3"]);
+  });
+
   it("tries each item of a batch PostgreSQL refused for a row's sake on its own: only the row at fault fails", async () => {
     const violation = Object.assign(new Error("violates check constraint"), { code: "23514" });
     const { calls, writeAll } = controlledWriter((items) => (items.includes(3) ? violation : undefined));

@@ -3,6 +3,11 @@ import { isConflict } from "./pool.js";
 export interface BatcherOptions {
   /** Statements running at once; more split the same load into smaller batches. */
   maxInFlight: number;
+  /**
+   * With this, a statement starts beside running ones only once the youngest of them has run this
+   * long (waiting on a lock, say); until then what arrives waits for it. Without, at once.
+   */
+  overlapAfterMs?: number;
   /** Items in one statement at most. */
   maxBatch: number;
   /** Called with each batch's size as it is sent. */
@@ -29,14 +34,17 @@ function worthTryingAlone(error: unknown, batchSize: number): boolean {
 
 /**
  * Coalesces concurrent single-row writes into multi-row statements. A submitted item is written at
- * once while fewer than `maxInFlight` statements run; otherwise it waits, with whatever else arrives,
- * for one to finish, and they go together. An idle server adds no wait; a busy one pays PostgreSQL's
- * per-statement cost (planning, executor start, a commit and its WAL flush) and a round trip once per
- * batch instead of once per request — for creating a payment that cost is most of the database's work.
+ * once while fewer than `maxInFlight` statements run (and, with `overlapAfterMs`, none has just
+ * started); otherwise it waits, with whatever else arrives, for one to finish, and they go together.
+ * An idle server adds no wait; a busy one pays PostgreSQL's per-statement cost (planning, executor
+ * start, a commit and its WAL flush) and a round trip once per batch instead of once per request —
+ * for creating a payment that cost is most of the database's work.
  */
 export class Batcher<T, R> {
   private readonly waiting: Array<Waiting<T, R>> = [];
-  private inFlight = 0;
+  /** When each running statement started (performance.now()). */
+  private readonly running = new Set<{ startedAt: number }>();
+  private overlapTimer: NodeJS.Timeout | undefined;
 
   /** `writeAll` writes every item in one statement and returns their results in the same order. */
   constructor(
@@ -53,15 +61,35 @@ export class Batcher<T, R> {
   }
 
   private send(): void {
-    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
+    while (this.running.size < this.options.maxInFlight && this.waiting.length > 0) {
+      const wait = this.overlapWait();
+      if (wait > 0) return this.sendIn(wait);
       const batch = this.waiting.splice(0, this.options.maxBatch);
-      this.inFlight += 1;
+      const statement = { startedAt: performance.now() };
+      this.running.add(statement);
       this.options.onBatch?.(batch.length);
       void this.write(batch).finally(() => {
-        this.inFlight -= 1;
+        this.running.delete(statement);
         this.send();
       });
     }
+  }
+
+  /** Milliseconds until a statement may start beside the running ones. */
+  private overlapWait(): number {
+    if (this.running.size === 0 || this.options.overlapAfterMs === undefined) return 0;
+    let youngest = 0;
+    for (const { startedAt } of this.running) youngest = Math.max(youngest, startedAt);
+    return youngest + this.options.overlapAfterMs - performance.now();
+  }
+
+  private sendIn(ms: number): void {
+    if (this.overlapTimer) return;
+    // A finishing statement also calls send(); the timer is for one that does not finish soon.
+    this.overlapTimer = setTimeout(() => {
+      this.overlapTimer = undefined;
+      this.send();
+    }, Math.ceil(ms)).unref();
   }
 
   private async write(batch: Array<Waiting<T, R>>): Promise<void> {

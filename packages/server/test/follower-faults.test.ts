@@ -6,7 +6,7 @@ import { loadConfig } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
 import type { Merchant } from "../src/merchants/store.js";
 import { createMetrics } from "../src/metrics/registry.js";
-import { createPayment } from "../src/payments/service.js";
+import { createPayment, inTransaction } from "../src/payments/service.js";
 import { applyIncoming } from "../src/payments/settlement.js";
 import { startLocalHorizon, type LocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { backfillFromHorizon } from "../src/stellar/follower-backfill.js";
@@ -66,7 +66,7 @@ function start(options: { pollAccountsMs?: number; connectionString?: string | u
 }
 
 const newPayment = async (merchant: Merchant, amount: string) =>
-  (await transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links(), config.payments))).payment;
+  (await transaction(db.pool, (tx) => createPayment(inTransaction(tx, false), merchant, { amount, asset: "XLM" }, new Date(), links(), config.payments))).payment;
 
 async function statusOf(paymentId: string): Promise<string> {
   const { rows } = await db.pool.query<{ status: string }>("select status from payments where id = $1", [paymentId]);

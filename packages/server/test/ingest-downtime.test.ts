@@ -6,7 +6,7 @@ import { loadConfig } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
 import { createMerchant } from "../src/merchants/service.js";
 import { expireDuePayments } from "../src/payments/expiry.js";
-import { createPayment, type PaymentIn } from "../src/payments/service.js";
+import { createPayment, inTransaction, type PaymentIn } from "../src/payments/service.js";
 import { applyPaymentRecord, type SettlementOutcome } from "../src/payments/settlement.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
 import { TestClock } from "./support/app.js";
@@ -72,7 +72,7 @@ describe("a first start while Horizon is unreachable", () => {
     const ingestion = startIngestion(db, { config, clock, apply: applyPaymentRecord, observe: (o) => outcomes.push(o), horizonUrl: gate.url, watchdogMs: 10_000 });
     try {
       const create = (input: Partial<PaymentIn>) =>
-        transaction(db.pool, (tx) => createPayment(tx, merchant, { amount: "5", asset: "XLM", expires_in: 60, ...input }, clock.now(), links, config.payments)).then((c) => c.payment);
+        transaction(db.pool, (tx) => createPayment(inTransaction(tx, false), merchant, { amount: "5", asset: "XLM", expires_in: 60, ...input }, clock.now(), links, config.payments)).then((c) => c.payment);
       const [paidInTime, paidLate, partial] = [await create({}), await create({}), await create({})];
       const memo = (p: { memo: { value: string } | null }) => Memo.id(p.memo!.value);
 

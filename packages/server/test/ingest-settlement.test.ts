@@ -5,7 +5,7 @@ import { loadConfig } from "../src/config.js";
 import { transaction } from "../src/db/pool.js";
 import type { Merchant } from "../src/merchants/store.js";
 import { createMetrics } from "../src/metrics/registry.js";
-import { createPayment } from "../src/payments/service.js";
+import { createPayment, inTransaction } from "../src/payments/service.js";
 import { applyPaymentRecord, observeSettlement, type SettlementOutcome } from "../src/payments/settlement.js";
 import { ingestLockKey } from "../src/stellar/ingest.js";
 import { type LocalHorizon, startLocalHorizon } from "../src/stellar/local-horizon/index.js";
@@ -56,7 +56,7 @@ const cursorOf = (account: string) => storedCursor(db.pool, horizon.networkPassp
 
 async function newPayment(merchant: Merchant, amount: string) {
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: horizon.networkPassphrase };
-  return (await transaction(db.pool, (tx) => createPayment(tx, merchant, { amount, asset: "XLM" }, new Date(), links, config.payments))).payment;
+  return (await transaction(db.pool, (tx) => createPayment(inTransaction(tx, false), merchant, { amount, asset: "XLM" }, new Date(), links, config.payments))).payment;
 }
 
 async function statusOf(paymentId: string): Promise<string> {

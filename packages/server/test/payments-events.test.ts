@@ -78,10 +78,19 @@ describe("concurrent creations, written together", () => {
     expect((await batchSizeMetric("count")) - countBefore).toBeLessThan(36);
   });
 
-  it("names the batch's statement on a direct connection, and never behind a transaction pooler", async () => {
-    const preparedOn = async (app: TestApp) => {
+  it("names the create statement on a direct connection, batched or with an Idempotency-Key, and never behind a transaction pooler", async () => {
+    const preparedOn = async (app: TestApp, { keyed }: { keyed: boolean }) => {
       const m = await seedMerchant(app);
-      const answers = await Promise.all(Array.from({ length: 8 }, () => app.app.inject({ method: "POST", url: "/v1/payments", headers: m.auth, payload: { amount: "1", asset: "XLM" } })));
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          app.app.inject({
+            method: "POST",
+            url: "/v1/payments",
+            headers: keyed ? { ...m.auth, "idempotency-key": `named-${i}` } : m.auth,
+            payload: { amount: "1", asset: "XLM" },
+          }),
+        ),
+      );
       expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 201));
       // Prepared statements belong to a session: ask every connection the pool holds.
       const clients = await Promise.all(Array.from({ length: app.db.pool.totalCount }, () => app.db.pool.connect()));
@@ -92,12 +101,14 @@ describe("concurrent creations, written together", () => {
         for (const c of clients) c.release();
       }
     };
-    expect(await preparedOn(t)).toContain("lumenpay_insert_payments_with_events");
-    const pooled = await buildTestApp({ env: { DATABASE_POOLER: "transaction" } });
+    const name = "lumenpay_insert_payments_with_events";
+    expect(await preparedOn(t, { keyed: false })).toContain(name);
+    const [keyedOnly, pooled] = await Promise.all([buildTestApp(), buildTestApp({ env: { DATABASE_POOLER: "transaction" } })]);
     try {
-      expect(await preparedOn(pooled)).not.toContain("lumenpay_insert_payments_with_events");
+      expect(await preparedOn(keyedOnly, { keyed: true })).toContain(name);
+      expect([...(await preparedOn(pooled, { keyed: false })), ...(await preparedOn(pooled, { keyed: true }))]).not.toContain(name);
     } finally {
-      await pooled.close();
+      await Promise.all([keyedOnly.close(), pooled.close()]);
     }
   });
 

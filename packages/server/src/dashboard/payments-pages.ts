@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { namedStatements } from "../db/pool.js";
 import { badRequest, HttpError } from "../http/errors.js";
 import { paginate } from "../http/pagination.js";
-import { createPayment, DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S, MIN_EXPIRES_IN_S, paymentOut, type PaymentIn, type PaymentOut } from "../payments/service.js";
+import { createPayment, DEFAULT_EXPIRES_IN_S, inTransaction, MAX_EXPIRES_IN_S, MIN_EXPIRES_IN_S, paymentOut, type PaymentIn, type PaymentOut } from "../payments/service.js";
 import { getPayment, listPayments, PAYMENT_STATUSES, type PaymentStatus } from "../payments/store.js";
 import type { RouteDeps } from "../routes.js";
 import { assetLabel, type AssetIn } from "../stellar/assets.js";
@@ -124,7 +125,7 @@ ${field({ name: "expires_in_minutes", label: "Expires in (minutes)", type: "numb
       const input = paymentIn(form);
       const now = clock.now();
       const { body } = await once(pool, { merchantId: merchant.id, form, action: "/dashboard/payments", now }, async (tx) => {
-        const { payment, queued } = await createPayment(tx, merchant, input, now, links, config.payments);
+        const { payment, queued } = await createPayment(inTransaction(tx, namedStatements(config.db)), merchant, input, now, links, config.payments);
         const afterCommit = () => {
           metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) });
           if (queued) wakeup.wake();

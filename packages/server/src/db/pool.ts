@@ -41,6 +41,9 @@ export function statement(name: string, prepared: boolean, text: string, values:
   return prepared ? { name, text, values } : { text, values };
 }
 
+/** Whether `statement` may name statements: not through a transaction pooler. */
+export const namedStatements = (db: { pooler: "none" | "transaction" }) => db.pooler === "none";
+
 /** A serialization failure or a deadlock: PostgreSQL aborted the transaction, and running it again can succeed. */
 export function isConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

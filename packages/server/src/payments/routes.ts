@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { RouteDeps } from "../routes.js";
+import { namedStatements } from "../db/pool.js";
 import { badRequest } from "../http/errors.js";
 import { idempotencyHeadersSchema, replyIdempotently, type IdempotencyHeaders } from "../http/idempotency.js";
 import { assetLabel, assetSchema } from "../stellar/assets.js";
@@ -12,6 +13,7 @@ import {
   cancelPayment,
   createPayment,
   createPaymentBatch,
+  inTransaction,
   DEFAULT_EXPIRES_IN_S,
   getPayment,
   MAX_EXPIRES_IN_S,
@@ -165,7 +167,8 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
   const { pool, clock, config, metrics, wakeup } = deps;
   const links = { publicBaseUrl: config.publicBaseUrl, networkPassphrase: config.stellar.networkPassphrase };
   const paymentDefaults = { ...config.payments, allowLocalHttpSuccessUrl: !config.production };
-  const batch = createPaymentBatch(pool, config.db.pooler === "none", (size) => metrics.paymentCreateBatchSize.observe(size));
+  const prepared = namedStatements(config.db);
+  const batch = createPaymentBatch(pool, prepared, (size) => metrics.paymentCreateBatchSize.observe(size));
   // Shared by reference with the verify plugin, which lives in its own file.
   app.addSchema({ $id: "Payment", ...paymentOutSchema });
   await app.register(paymentVerifyRoutes, deps);
@@ -190,8 +193,8 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         reply,
         async (db) => {
           // Without an Idempotency-Key (`db` is the pool) the payment is written with other requests' at the time.
-          const target = db === pool ? batch : db;
-          const { payment, out, queued } = await createPayment(target, request.merchant, request.body, clock.now(), links, paymentDefaults);
+          const writer = db === pool ? batch : inTransaction(db, prepared);
+          const { payment, out, queued } = await createPayment(writer, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,
             body: out,

@@ -219,8 +219,21 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaul
 
 const GENERATED_MEMO_ATTEMPTS = 5;
 
+/** Where `createPayment` writes: a batch (`createPaymentBatch`) or the caller's transaction (`inTransaction`). */
+export interface PaymentWriter {
+  submit(insert: store.PaymentInsert): Promise<store.PaymentWritten>;
+}
+
 /** Concurrent creations written together, outside any transaction: see db/batcher.ts. */
 export type PaymentBatch = Batcher<store.PaymentInsert, store.PaymentWritten>;
+
+/**
+ * Each payment by one statement in `tx`, the caller's transaction (with an idempotency record, say);
+ * named when `prepared`, as the batch's is: planning it was most of PostgreSQL's work per creation.
+ */
+export const inTransaction = (tx: Db, prepared: boolean): PaymentWriter => ({
+  submit: async (insert) => (await store.insertPaymentsWithEvents(tx, [insert], prepared))[0]!,
+});
 
 /**
  * The batch the API's creations without an Idempotency-Key go through. One statement at a time:
@@ -240,16 +253,15 @@ export function createPaymentBatch(pool: Pool, prepared: boolean, onBatch?: (siz
 }
 
 /**
- * Creates a pending payment and its `payment.created` event (the outbox) in one statement on
- * `target`: the caller's transaction when it writes other rows atomically with it (the idempotency
- * record; unnamed there, like every statement of a transaction), a pool (an implicit transaction), or
- * a batch (one statement with other requests' payments). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
+ * Creates a pending payment and its `payment.created` event (the outbox) in one statement through
+ * `writer`: the caller's transaction when it writes other rows atomically with it (the idempotency
+ * record), or a batch (one statement with other requests' payments, in an implicit transaction). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
  * memo the merchant chose that is already open is a 409. `queued`: the event was queued for delivery,
  * so wake the workers once the payment has committed; `out`: the payment's public shape, as its event
  * carries it.
  */
 export async function createPayment(
-  target: Db | PaymentBatch,
+  writer: PaymentWriter,
   merchant: Merchant,
   input: PaymentIn,
   now: Date,
@@ -274,8 +286,7 @@ export async function createPayment(
     };
     const out = paymentOut(payment, links);
     const event = envelopeOf({ merchantId: merchant.id, type: "payment.created", object: out, now, payment: { id: payment.id, sequence: 1 } });
-    const insert = { payment, event };
-    const written = target instanceof Batcher ? await target.submit(insert) : (await store.insertPaymentsWithEvents(target, [insert], false))[0]!;
+    const written = await writer.submit({ payment, event });
     if (written.created) return { payment, out, queued: written.queued };
     if (fields.memo) {
       throw new HttpError(409, "memo_in_use", "Another open payment to this destination already uses this memo.", "memo");

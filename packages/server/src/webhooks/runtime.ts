@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config.js";
-import type { Pool } from "../db/pool.js";
+import { namedStatements, type Pool } from "../db/pool.js";
 import type { Clock } from "../clock.js";
 import { randomToken } from "../ids.js";
 import { every } from "../every.js";
@@ -82,7 +82,7 @@ async function runWorker(deps: WebhookRuntimeDeps, listener: NotificationListene
       userAgent: USER_AGENT,
     });
   const { leaseMs } = config.webhooks;
-  const prepared = config.db.pooler === "none";
+  const prepared = namedStatements(config.db);
 
   const worker = createDeliveryWorker({
     claim: (limit, room) => claimDeliveries(pool, { workerId, now: clock.now(), leaseMs, limit, ...room, prepared }),

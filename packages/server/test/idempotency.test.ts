@@ -21,6 +21,10 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
   return rows[0]!.n;
 }
 
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 async function rejection(promise: Promise<unknown>): Promise<HttpError> {
   try {
     await promise;
@@ -223,6 +227,52 @@ describe("Idempotency-Key on POST /v1/payments", () => {
     const key = " !~".repeat(85);
     expect((await post(m.auth, key, { amount: "1", asset: "XLM" })).statusCode).toBe(201);
     expect((await post(m.auth, key, { amount: "1", asset: "XLM" })).headers["idempotent-replayed"]).toBe("true");
+  });
+
+  it("waits for a request still recording the same key, then replays its response, or creates if it rolled back", async () => {
+    const [m, probe] = [await seedMerchant(t), await seedMerchant(t)];
+    const body = { amount: "4", asset: "XLM" };
+    // The request's hash as the route computes it (from the body as validated), and a payment to
+    // stand for the other request's response, from another merchant's record.
+    const probed = await post(probe.auth, "probe", body);
+    expect(probed.statusCode).toBe(201);
+    const { rows } = await t.db.pool.query<{ request_hash: Buffer }>("select request_hash from idempotency_keys where merchant_id = $1", [probe.merchant.id]);
+    const hash = rows[0]!.request_hash;
+    const lockWaiters = () => count("pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+    // Another request's record, written and not yet committed: the create's statement must wait for it.
+    const holdRecord = async (key: string) => {
+      const other = await t.db.pool.connect();
+      await other.query("begin");
+      await other.query(
+        "insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at) values ($1, $2, $3, 201, $4, now())",
+        [m.merchant.id, key, hash, probed.body],
+      );
+      return other;
+    };
+
+    const committing = await holdRecord("held-1");
+    const waiting = post(m.auth, "held-1", body);
+    await until(async () => (await lockWaiters()) === 1);
+    await committing.query("commit");
+    committing.release();
+    const replayed = await waiting;
+    expect(replayed.statusCode).toBe(201);
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
+    expect(replayed.json()).toEqual(probed.json());
+    expect(await payments(m.merchant.id)).toBe(0);
+
+    const rollingBack = await holdRecord("held-2");
+    const proceeding = post(m.auth, "held-2", body);
+    await until(async () => (await lockWaiters()) === 1);
+    await rollingBack.query("rollback");
+    rollingBack.release();
+    const created = await proceeding;
+    expect(created.statusCode).toBe(201);
+    expect(created.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await payments(m.merchant.id)).toBe(1);
+    const again = await post(m.auth, "held-2", body);
+    expect(again.headers["idempotent-replayed"]).toBe("true");
+    expect(again.json()).toEqual(created.json());
   });
 
   it("creates exactly one payment when ten identical requests arrive at once", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../clock.js";
-import { transaction, type Db, type Pool } from "../db/pool.js";
+import { statement, transaction, type Db, type Pool } from "../db/pool.js";
 import { purgeInBatches } from "../db/purge.js";
 import { badRequest, HttpError } from "./errors.js";
 
@@ -74,26 +74,14 @@ export async function idempotently<T>(
       "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as locked",
       [`${scope.merchantId}:${scope.key}`],
     );
-    if (!locks[0]?.locked) {
-      throw new HttpError(409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed; retry later.");
-    }
+    if (!locks[0]?.locked) throw keyInUse();
     const since = new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS);
     const { rows } = await tx.query<{ request_hash: Buffer; response_status: number; response_body: T }>(
       `select request_hash, response_status, response_body from idempotency_keys
        where merchant_id = $1 and key = $2 and created_at > $3`,
       [scope.merchantId, scope.key, since],
     );
-    const stored = rows[0];
-    if (stored) {
-      if (!stored.request_hash.equals(scope.requestHash)) {
-        throw new HttpError(
-          422,
-          "idempotency_key_reused",
-          "This Idempotency-Key was already used with a different request; use a new key for a new request.",
-        );
-      }
-      return { status: stored.response_status, body: stored.response_body, replayed: true };
-    }
+    if (rows[0]) return replay(rows[0], scope);
     const result = await run(tx);
     // The lock is held, so a row here can only be an expired one: overwrite it.
     await tx.query(
@@ -107,18 +95,75 @@ export async function idempotently<T>(
   });
 }
 
+interface StoredResponse<T> {
+  request_hash: Buffer;
+  response_status: number;
+  response_body: T;
+}
+
+function replay<T>(stored: StoredResponse<T>, scope: IdempotencyScope) {
+  if (!stored.request_hash.equals(scope.requestHash)) {
+    throw new HttpError(422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key for a new request.");
+  }
+  return { status: stored.response_status, body: stored.response_body, replayed: true };
+}
+
+/** PostgreSQL refused a write because another request recorded the same key first. */
+const keyTaken = (error: unknown) =>
+  (error as { code?: unknown; constraint?: unknown } | null)?.code === "23505" && (error as { constraint?: unknown }).constraint === "idempotency_keys_pkey";
+
+/**
+ * `idempotently` for a handler that writes with one statement, in two round trips and no
+ * transaction: the stored response is read (an expired record deleted), then `run` writes its rows
+ * and the key's record together in its statement (it gets `scope` for that). When another request
+ * recorded the key in between, PostgreSQL refuses that statement whole, after waiting for the other
+ * to commit, and its response is replayed. So a duplicate sent while the first runs gets the first's
+ * response once it is done, where `idempotently` answers 409 at once.
+ */
+async function idempotentlyInOneStatement<T>(
+  pool: Pool,
+  scope: IdempotencyScope,
+  run: (db: Db, scope: IdempotencyScope) => Promise<HandlerResult<T>>,
+  prepared: boolean,
+): Promise<HandlerResult<T> & { replayed: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    const { rows } = await pool.query<StoredResponse<T>>(
+      statement(
+        "lumenpay_idempotency_record",
+        prepared,
+        `with expired as (delete from idempotency_keys where merchant_id = $1 and key = $2 and created_at <= $3)
+         select request_hash, response_status, response_body from idempotency_keys
+         where merchant_id = $1 and key = $2 and created_at > $3`,
+        [scope.merchantId, scope.key, new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS)],
+      ),
+    );
+    if (rows[0]) return replay(rows[0], scope);
+    try {
+      return { ...(await run(pool, scope)), replayed: false };
+    } catch (error) {
+      if (!keyTaken(error)) throw error;
+      // The other request committed before the refusal, so the next read finds its record, unless it
+      // was purged meanwhile.
+      if (attempt === 2) throw keyInUse();
+    }
+  }
+}
+
+const keyInUse = () => new HttpError(409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed; retry later.");
+
 /**
  * The route-facing form: runs `run` in a transaction, idempotently when the request carries an
  * `Idempotency-Key`, sets the status (and `Idempotent-Replayed` on a replay) and returns the body.
  * `oneStatement`: `run` writes with a single statement (retrying it only when it wrote nothing), so
- * without a key it runs on the pool in that statement's implicit transaction: no BEGIN and COMMIT
- * round trips.
+ * it runs on the pool in that statement's implicit transaction: no BEGIN and COMMIT round trips. With
+ * a key, `run` also gets its `scope` and must write the key's record in that statement
+ * (`idempotentlyInOneStatement`); `deps.prepared` names the statement reading the record.
  */
 export async function replyIdempotently<T>(
-  deps: { pool: Pool; clock: Clock },
+  deps: { pool: Pool; clock: Clock; prepared?: boolean },
   request: FastifyRequest,
   reply: FastifyReply,
-  run: (db: Db) => Promise<HandlerResult<T>>,
+  run: (db: Db, scope?: IdempotencyScope) => Promise<HandlerResult<T>>,
   { oneStatement = false } = {},
 ): Promise<T> {
   const header = request.headers["idempotency-key"];
@@ -131,16 +176,8 @@ export async function replyIdempotently<T>(
   if (typeof header !== "string" || !KEY.test(header)) {
     throw badRequest("invalid_idempotency_key", "Idempotency-Key must be 1–255 printable ASCII characters.", "Idempotency-Key");
   }
-  const result = await idempotently(
-    deps.pool,
-    {
-      merchantId: request.merchant.id,
-      key: header,
-      requestHash: requestHash(request.method, request.url, request.body),
-      now: deps.clock.now(),
-    },
-    run,
-  );
+  const scope = { merchantId: request.merchant.id, key: header, requestHash: requestHash(request.method, request.url, request.body), now: deps.clock.now() };
+  const result = oneStatement ? await idempotentlyInOneStatement(deps.pool, scope, run, deps.prepared ?? false) : await idempotently(deps.pool, scope, run);
   if (result.replayed) reply.header("idempotent-replayed", "true");
   result.afterCommit?.();
   reply.status(result.status);

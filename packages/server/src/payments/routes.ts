@@ -13,7 +13,7 @@ import {
   cancelPayment,
   createPayment,
   createPaymentBatch,
-  inTransaction,
+  withIdempotencyKey,
   DEFAULT_EXPIRES_IN_S,
   getPayment,
   MAX_EXPIRES_IN_S,
@@ -188,12 +188,12 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
     },
     async (request, reply) =>
       replyIdempotently(
-        { pool, clock },
+        { pool, clock, prepared },
         request,
         reply,
-        async (db) => {
-          // Without an Idempotency-Key (`db` is the pool) the payment is written with other requests' at the time.
-          const writer = db === pool ? batch : inTransaction(db, prepared);
+        async (_pool, key) => {
+          // Without an Idempotency-Key the payment is written with other requests' at the time.
+          const writer = key ? withIdempotencyKey(pool, key, prepared) : batch;
           const { payment, out, queued } = await createPayment(writer, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,

@@ -4,6 +4,7 @@ import type { EventType } from "../events/types.js";
 import { Batcher } from "../db/batcher.js";
 import type { Db, Pool } from "../db/pool.js";
 import { badRequest, HttpError, notFound } from "../http/errors.js";
+import type { IdempotencyScope } from "../http/idempotency.js";
 import { newId, randomUint64 } from "../ids.js";
 import type { Merchant } from "../merchants/store.js";
 import { formatAmount, parseAmount } from "../stellar/amount.js";
@@ -228,11 +229,17 @@ export interface PaymentWriter {
 export type PaymentBatch = Batcher<store.PaymentInsert, store.PaymentWritten>;
 
 /**
- * Each payment by one statement in `tx`, the caller's transaction (with an idempotency record, say);
- * named when `prepared`, as the batch's is: planning it was most of PostgreSQL's work per creation.
+ * Each payment by one statement in `tx`, the caller's transaction (the dashboard's, with its form's
+ * record); named when `prepared`, as the batch's is: planning it was most of PostgreSQL's work per
+ * creation.
  */
 export const inTransaction = (tx: Db, prepared: boolean): PaymentWriter => ({
   submit: async (insert) => (await store.insertPaymentsWithEvents(tx, [insert], prepared))[0]!,
+});
+
+/** Each payment by one statement on `pool` that also records the request's Idempotency-Key (http/idempotency.ts), answered with 201. */
+export const withIdempotencyKey = (pool: Pool, scope: IdempotencyScope, prepared: boolean): PaymentWriter => ({
+  submit: (insert) => store.insertPaymentWithKey(pool, insert, { ...scope, status: 201 }, prepared),
 });
 
 /**

@@ -1,5 +1,6 @@
 import { statement, type Db } from "../db/pool.js";
 import { outboxStatement } from "../events/outbox.js";
+import type { IdempotencyScope } from "../http/idempotency.js";
 import type { Position } from "../http/pagination.js";
 import type { Asset } from "../stellar/assets.js";
 import type { Memo, MemoType } from "../stellar/memo.js";
@@ -150,7 +151,36 @@ export interface PaymentWritten {
  * work per batch.
  */
 export async function insertPaymentsWithEvents(db: Db, inserts: PaymentInsert[], prepared: boolean): Promise<PaymentWritten[]> {
-  const rows = inserts.map(({ payment: p, event }) => ({
+  const rows = inserts.map(inputRow);
+  const ordered = rows.length === 1 ? rows : [...rows].sort((a, b) => compareKeys(writeOrder(a), writeOrder(b)));
+  const { rows: written } = await db.query<{ id: string; queued: boolean }>(
+    statement("lumenpay_insert_payments_with_events", prepared, INSERT_PAYMENTS_WITH_EVENTS, [JSON.stringify(ordered)]),
+  );
+  const queued = new Map(written.map((w) => [w.id, w.queued]));
+  return inserts.map(({ payment }) => ({ created: queued.has(payment.id), queued: queued.get(payment.id) === true }));
+}
+
+/**
+ * `insertPaymentsWithEvents` for one payment, with the record of the Idempotency-Key (`scope`) its
+ * request carried, whose stored response is the payment's public shape (taken from the event, which
+ * carries it) with `status`. Nothing is written when the payment is not; PostgreSQL refuses the
+ * whole statement when another request recorded the key first (http/idempotency.ts).
+ */
+export async function insertPaymentWithKey(db: Db, insert: PaymentInsert, scope: IdempotencyScope & { status: number }, prepared: boolean): Promise<PaymentWritten> {
+  const { rows } = await db.query<{ id: string; queued: boolean }>(
+    statement("lumenpay_insert_payment_with_key", prepared, INSERT_PAYMENT_WITH_KEY, [
+      JSON.stringify([inputRow(insert)]),
+      scope.key,
+      scope.requestHash,
+      scope.status,
+      scope.now,
+    ]),
+  );
+  return { created: rows.length === 1, queued: rows[0]?.queued === true };
+}
+
+function inputRow({ payment: p, event }: PaymentInsert) {
+  return {
     id: p.id,
     merchant_id: p.merchantId,
     amount_stroops: p.amountStroops.toString(),
@@ -168,13 +198,7 @@ export async function insertPaymentsWithEvents(db: Db, inserts: PaymentInsert[],
     created_at: p.createdAt,
     event_id: event.id,
     event_body: event.body,
-  }));
-  const ordered = rows.length === 1 ? rows : [...rows].sort((a, b) => compareKeys(writeOrder(a), writeOrder(b)));
-  const { rows: written } = await db.query<{ id: string; queued: boolean }>(
-    statement("lumenpay_insert_payments_with_events", prepared, INSERT_PAYMENTS_WITH_EVENTS, [JSON.stringify(ordered)]),
-  );
-  const queued = new Map(written.map((w) => [w.id, w.queued]));
-  return inserts.map(({ payment }) => ({ created: queued.has(payment.id), queued: queued.get(payment.id) === true }));
+  };
 }
 
 const writeOrder = (r: { destination: string; memo_type: string | null; memo: string | null; muxed_id: string | null }) => [
@@ -189,7 +213,7 @@ function compareKeys(a: string[], b: string[]): number {
 }
 
 // One JSON parameter for every row: serialized natively (settlement-store.ts does the same).
-const INSERT_PAYMENTS_WITH_EVENTS = outboxStatement(
+const insertPaymentsStatement = (idempotencyRecord = "") => outboxStatement(
   `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
    select input.event_id, input.merchant_id, 'payment.created', input.id, 1, input.event_body, input.created_at
    from payment join input using (id)
@@ -210,11 +234,17 @@ const INSERT_PAYMENTS_WITH_EVENTS = outboxStatement(
         description, metadata, success_url, expires_at, monitor_for_s, created_at, created_at, 1
       from input
       on conflict do nothing
-      returning id)`,
+      returning id)${idempotencyRecord}`,
     select: `select event.payment_id as id, exists (select 1 from deliveries d where d.event_id = event.id and d.status = 'pending') as queued
       from event`,
   },
 );
+const INSERT_PAYMENTS_WITH_EVENTS = insertPaymentsStatement();
+const INSERT_PAYMENT_WITH_KEY = insertPaymentsStatement(`,
+    record as (
+      insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
+      select input.merchant_id, $2::text, $3::bytea, $4::int, input.event_body::jsonb -> 'data' -> 'object', $5::timestamptz
+      from payment join input using (id))`);
 
 /** One merchant's payment; another merchant's id reads as absent. `forUpdate` locks the row. */
 export async function getPayment(db: Db, merchantId: string, id: string, { forUpdate = false } = {}): Promise<Payment | undefined> {

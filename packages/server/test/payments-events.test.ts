@@ -104,7 +104,7 @@ describe("concurrent creations, written together", () => {
     expect(await preparedOn(t, { keyed: false })).toContain("lumenpay_insert_payments_with_events");
     const [keyedOnly, pooled] = await Promise.all([buildTestApp(), buildTestApp({ env: { DATABASE_POOLER: "transaction" } })]);
     try {
-      expect(await preparedOn(keyedOnly, { keyed: true })).toEqual(expect.arrayContaining(["lumenpay_idempotency_record", "lumenpay_insert_payment_with_key"]));
+      expect(await preparedOn(keyedOnly, { keyed: true })).toEqual(expect.arrayContaining(["lumenpay_idempotency_record", "lumenpay_insert_payments_with_events"]));
       const namedBehindPooler = [...(await preparedOn(pooled, { keyed: false })), ...(await preparedOn(pooled, { keyed: true }))];
       expect(namedBehindPooler.filter((name) => name.startsWith("lumenpay_"))).toEqual([]);
     } finally {

@@ -192,8 +192,8 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         request,
         reply,
         async (_pool, key) => {
-          // Without an Idempotency-Key the payment is written with other requests' at the time.
-          const writer = key ? withIdempotencyKey(pool, key, prepared) : batch;
+          // The payment (and the record of its Idempotency-Key, with one) is written with other requests' at the time.
+          const writer = key ? withIdempotencyKey(batch, key) : batch;
           const { payment, out, queued } = await createPayment(writer, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
             status: 201,

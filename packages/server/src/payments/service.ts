@@ -237,9 +237,9 @@ export const inTransaction = (tx: Db, prepared: boolean): PaymentWriter => ({
   submit: async (insert) => (await store.insertPaymentsWithEvents(tx, [insert], prepared))[0]!,
 });
 
-/** Each payment by one statement on `pool` that also records the request's Idempotency-Key (http/idempotency.ts), answered with 201. */
-export const withIdempotencyKey = (pool: Pool, scope: IdempotencyScope, prepared: boolean): PaymentWriter => ({
-  submit: (insert) => store.insertPaymentWithKey(pool, insert, { ...scope, status: 201 }, prepared),
+/** Through `writer`, recording the request's Idempotency-Key with the payment, answered with 201 (http/idempotency.ts). */
+export const withIdempotencyKey = (writer: PaymentWriter, scope: IdempotencyScope): PaymentWriter => ({
+  submit: (insert) => writer.submit({ ...insert, idempotency: { ...scope, status: 201 } }),
 });
 
 /**

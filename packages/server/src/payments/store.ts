@@ -130,6 +130,12 @@ export type NewPayment = Omit<
 export interface PaymentInsert {
   payment: NewPayment;
   event: { id: string; body: string };
+  /**
+   * The Idempotency-Key its request carried, recorded with the payment (http/idempotency.ts), the
+   * stored response being the payment's public shape (taken from the event, which carries it) with
+   * `status`. PostgreSQL refuses the whole statement when another request recorded the key first.
+   */
+  idempotency?: IdempotencyScope & { status: number };
 }
 
 /** `created` is false when nothing was written; `queued`: a delivery is due, so wake the workers once this has committed. */
@@ -139,9 +145,10 @@ export interface PaymentWritten {
 }
 
 /**
- * Pending payments, each with its `payment.created` event (its first: sequence 1) and the event's
- * deliveries, as one statement, so that without an Idempotency-Key creating payments is one round
- * trip in an implicit transaction, however many (`createPaymentBatch`, service.ts). A payment is not
+ * Pending payments, each with its `payment.created` event (its first: sequence 1), the event's
+ * deliveries and the record of its Idempotency-Key if it has one, as one statement, so that creating
+ * payments is one round trip in an implicit transaction, however many (`createPaymentBatch`,
+ * service.ts). A payment is not
  * `created` when another open payment already uses its destination and memo (one earlier in the list
  * included), or its muxed id is taken: then nothing of it was written (`on conflict do nothing` also keeps a caller's
  * transaction usable for a retry). The rows are sent in the order of their destination and memo, so
@@ -160,26 +167,7 @@ export async function insertPaymentsWithEvents(db: Db, inserts: PaymentInsert[],
   return inserts.map(({ payment }) => ({ created: queued.has(payment.id), queued: queued.get(payment.id) === true }));
 }
 
-/**
- * `insertPaymentsWithEvents` for one payment, with the record of the Idempotency-Key (`scope`) its
- * request carried, whose stored response is the payment's public shape (taken from the event, which
- * carries it) with `status`. Nothing is written when the payment is not; PostgreSQL refuses the
- * whole statement when another request recorded the key first (http/idempotency.ts).
- */
-export async function insertPaymentWithKey(db: Db, insert: PaymentInsert, scope: IdempotencyScope & { status: number }, prepared: boolean): Promise<PaymentWritten> {
-  const { rows } = await db.query<{ id: string; queued: boolean }>(
-    statement("lumenpay_insert_payment_with_key", prepared, INSERT_PAYMENT_WITH_KEY, [
-      JSON.stringify([inputRow(insert)]),
-      scope.key,
-      scope.requestHash,
-      scope.status,
-      scope.now,
-    ]),
-  );
-  return { created: rows.length === 1, queued: rows[0]?.queued === true };
-}
-
-function inputRow({ payment: p, event }: PaymentInsert) {
+function inputRow({ payment: p, event, idempotency }: PaymentInsert) {
   return {
     id: p.id,
     merchant_id: p.merchantId,
@@ -198,6 +186,9 @@ function inputRow({ payment: p, event }: PaymentInsert) {
     created_at: p.createdAt,
     event_id: event.id,
     event_body: event.body,
+    idempotency_key: idempotency?.key ?? null,
+    request_hash: idempotency?.requestHash.toString("hex") ?? null,
+    response_status: idempotency?.status ?? null,
   };
 }
 
@@ -213,7 +204,7 @@ function compareKeys(a: string[], b: string[]): number {
 }
 
 // One JSON parameter for every row: serialized natively (settlement-store.ts does the same).
-const insertPaymentsStatement = (idempotencyRecord = "") => outboxStatement(
+const INSERT_PAYMENTS_WITH_EVENTS = outboxStatement(
   `insert into events (id, merchant_id, type, payment_id, sequence, body, created_at)
    select input.event_id, input.merchant_id, 'payment.created', input.id, 1, input.event_body, input.created_at
    from payment join input using (id)
@@ -225,7 +216,8 @@ const insertPaymentsStatement = (idempotencyRecord = "") => outboxStatement(
     before: `input as (
       select * from json_to_recordset($1::json) as i(id text, merchant_id text, amount_stroops bigint, asset_code text,
         asset_issuer text, destination text, muxed_id text, memo_type text, memo text, description text, metadata jsonb,
-        success_url text, expires_at timestamptz, monitor_for_s int, created_at timestamptz, event_id text, event_body text)
+        success_url text, expires_at timestamptz, monitor_for_s int, created_at timestamptz, event_id text, event_body text,
+        idempotency_key text, request_hash text, response_status int)
     ),
     payment as (
       insert into payments (id, merchant_id, amount_stroops, asset_code, asset_issuer, destination, muxed_id, memo_type, memo,
@@ -234,17 +226,17 @@ const insertPaymentsStatement = (idempotencyRecord = "") => outboxStatement(
         description, metadata, success_url, expires_at, monitor_for_s, created_at, created_at, 1
       from input
       on conflict do nothing
-      returning id)${idempotencyRecord}`,
+      returning id),
+    record as (
+      insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
+      select input.merchant_id, input.idempotency_key, decode(input.request_hash, 'hex'), input.response_status,
+        input.event_body::jsonb -> 'data' -> 'object', input.created_at
+      from payment join input using (id)
+      where input.idempotency_key is not null)`,
     select: `select event.payment_id as id, exists (select 1 from deliveries d where d.event_id = event.id and d.status = 'pending') as queued
       from event`,
   },
 );
-const INSERT_PAYMENTS_WITH_EVENTS = insertPaymentsStatement();
-const INSERT_PAYMENT_WITH_KEY = insertPaymentsStatement(`,
-    record as (
-      insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
-      select input.merchant_id, $2::text, $3::bytea, $4::int, input.event_body::jsonb -> 'data' -> 'object', $5::timestamptz
-      from payment join input using (id))`);
 
 /** One merchant's payment; another merchant's id reads as absent. `forUpdate` locks the row. */
 export async function getPayment(db: Db, merchantId: string, id: string, { forUpdate = false } = {}): Promise<Payment | undefined> {

@@ -3,8 +3,9 @@
  * database, each beside a bare node:http server answering the same request shape in the same run;
  * POST /v1/payments also beside a bare node:http + pg server that INSERTs one row per request
  * (autocommit, a pool as large as the app's) into the same database: the floor a server that must
- * store each request before answering cannot go below. POST /v1/payments is then measured again for
- * a merchant with one webhook endpoint subscribed to every event: each payment also queues a
+ * store each request before answering cannot go below. POST /v1/payments is then measured again with
+ * a new Idempotency-Key on each request (as @lumenpay/client sends), and for a merchant with one
+ * webhook endpoint subscribed to every event: each payment also queues a
  * delivery and wakes the delivery workers. No worker runs in this process (as in an api-only
  * process), so the endpoint's URL is never requested and no delivery traffic competes: the
  * difference is what queuing costs the request.
@@ -93,6 +94,11 @@ export async function run(): Promise<void> {
       console.log(`ratio: ${((ours.perSecond / stored.perSecond) * 100).toFixed(1)} % of bare node:http + pg throughput`);
       noEndpoint = ours.perSecond;
     }
+
+    // @lumenpay/client sends an Idempotency-Key with every POST: such a creation runs in a transaction of its own, unbatched.
+    const keyed = await loadInProcess(origin, { ...createPayment, idempotencyKeys: true }, { durationMs: DURATION_MS });
+    console.log(formatResult("lumenpay POST /v1/payments, Idempotency-Key", keyed));
+    console.log(`ratio: ${((keyed.perSecond / noEndpoint) * 100).toFixed(1)} % of POST /v1/payments without one`);
 
     const withEndpoint = await createMerchant(db.pool, { name: "Bench hooks", email: "hooks@example.test", accounts: [Keypair.random().publicKey()] }, new Date());
     const hookAuth = { authorization: `Bearer ${withEndpoint.secret}`, "content-type": "application/json" };

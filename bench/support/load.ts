@@ -1,4 +1,5 @@
 import { fork } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
 
@@ -15,8 +16,9 @@ export interface LoadRequest {
   method: "GET" | "POST";
   path: string;
   headers?: Record<string, string>;
-  /** Called per request so bodies can differ (e.g. unique idempotency keys). */
   body?: () => string;
+  /** Each request with an `Idempotency-Key` of its own, as @lumenpay/client sends every POST. */
+  idempotencyKeys?: boolean;
   expectStatus: number;
 }
 
@@ -34,7 +36,8 @@ export async function load(origin: string, req: LoadRequest, { connections = 32,
         while (performance.now() < until) {
           const start = performance.now();
           try {
-            const res = await pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body?.() });
+            const headers = req.idempotencyKeys ? { ...req.headers, "idempotency-key": randomUUID() } : req.headers;
+            const res = await pool.request({ method: req.method, path: req.path, headers, body: req.body?.() });
             await res.body.dump();
             if (res.statusCode !== req.expectStatus) errors++;
           } catch {

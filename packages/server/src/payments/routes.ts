@@ -13,13 +13,13 @@ import {
   cancelPayment,
   createPayment,
   createPaymentBatch,
-  withIdempotencyKey,
   DEFAULT_EXPIRES_IN_S,
   getPayment,
   MAX_EXPIRES_IN_S,
   MIN_EXPIRES_IN_S,
   paymentOut,
   SUCCESS_URL_MAX_LENGTH,
+  withIdempotencyKey,
   type PaymentIn,
 } from "./service.js";
 import { paymentVerifyRoutes } from "./verify-routes.js";

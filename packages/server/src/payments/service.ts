@@ -220,7 +220,10 @@ function validatePayment(merchant: Merchant, input: PaymentIn, now: Date, defaul
 
 const GENERATED_MEMO_ATTEMPTS = 5;
 
-/** Where `createPayment` writes: a batch (`createPaymentBatch`) or the caller's transaction (`inTransaction`). */
+/**
+ * Where `createPayment` writes: a batch (`createPaymentBatch`), perhaps with the request's
+ * Idempotency-Key (`withIdempotencyKey`), or the caller's transaction (`inTransaction`).
+ */
 export interface PaymentWriter {
   submit(insert: store.PaymentInsert): Promise<store.PaymentWritten>;
 }
@@ -243,7 +246,7 @@ export const withIdempotencyKey = (writer: PaymentWriter, scope: IdempotencyScop
 });
 
 /**
- * The batch the API's creations without an Idempotency-Key go through. One statement at a time:
+ * The batch the API's creations go through, with an Idempotency-Key or not. One statement at a time:
  * fewer, larger batches cost PostgreSQL less (on a 2-core machine, with the statement prepared, one
  * gave 8 % more payments/s than two, and three 8 % fewer; bench/api). A second starts beside one that
  * has run for 20 ms, several times its usual time, so a slow statement (a lock wait on a memo another

@@ -155,9 +155,14 @@ describe("the whole path through PgBouncer", () => {
     const m = await merchant();
     const auth = { authorization: `Bearer ${m.secret}` };
     expect((await app.inject({ method: "POST", url: "/v1/webhook_endpoints", headers: auth, payload: { url: receiver.url, enabled_events: ["*"] } })).statusCode).toBe(201);
-    const created = await app.inject({ method: "POST", url: "/v1/payments", headers: auth, payload: { amount: "5", asset: "XLM" } });
+    // With an Idempotency-Key, as @lumenpay/client sends: its record is written by the create statement and read back on a retry.
+    const create = () => app.inject({ method: "POST", url: "/v1/payments", headers: { ...auth, "idempotency-key": "order-1" }, payload: { amount: "5", asset: "XLM" } });
+    const created = await create();
     expect(created.statusCode).toBe(201);
     const payment = created.json();
+    const retried = await create();
+    expect(retried.headers["idempotent-replayed"]).toBe("true");
+    expect(retried.json()).toEqual(payment);
     await waitFor(async () => ingestion.streamState(m.account) === 1, "the account's stream");
     const payer = await horizon.newAccount("100");
     await horizon.pay({ from: payer, to: m.account, amount: "5", memo: Memo.id(payment.memo) });

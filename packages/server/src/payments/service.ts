@@ -264,8 +264,9 @@ export function createPaymentBatch(pool: Pool, prepared: boolean, onBatch?: (siz
 
 /**
  * Creates a pending payment and its `payment.created` event (the outbox) in one statement through
- * `writer`: the caller's transaction when it writes other rows atomically with it (the idempotency
- * record), or a batch (one statement with other requests' payments, in an implicit transaction). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
+ * `writer`: the caller's transaction when it writes other rows atomically with it (the dashboard's
+ * form record), or a batch (one statement with other requests' payments, in an implicit
+ * transaction). A generated id memo or muxed id is retried on the rare collision, which wrote nothing; a
  * memo the merchant chose that is already open is a 409. `queued`: the event was queued for delivery,
  * so wake the workers once the payment has committed; `out`: the payment's public shape, as its event
  * carries it.

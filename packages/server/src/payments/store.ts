@@ -148,10 +148,9 @@ export interface PaymentWritten {
  * Pending payments, each with its `payment.created` event (its first: sequence 1), the event's
  * deliveries and the record of its Idempotency-Key if it has one, as one statement, so that creating
  * payments is one round trip in an implicit transaction, however many (`createPaymentBatch`,
- * service.ts). A payment is not
- * `created` when another open payment already uses its destination and memo (one earlier in the list
- * included), or its muxed id is taken: then nothing of it was written (`on conflict do nothing` also keeps a caller's
- * transaction usable for a retry). The rows are sent in the order of their destination and memo, so
+ * service.ts). A payment is not `created` when another open payment already uses its destination and
+ * memo (one earlier in the list included), or its muxed id is taken: then nothing of it was written
+ * (`on conflict do nothing` also keeps a caller's transaction usable for a retry). The rows are sent in the order of their destination and memo, so
  * that two batches wanting the same memos wait for each other in one order rather than deadlock (a
  * deadlock would still only retry the rows one by one: db/batcher.ts). Named when `prepared`
  * (db/pool.ts `statement`): parsing and planning this statement afresh was a third of PostgreSQL's

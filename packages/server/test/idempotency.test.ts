@@ -117,6 +117,24 @@ describe("idempotently", () => {
     });
   });
 
+  it("answers 409 and stores nothing when a handler without the lock (one statement) recorded the key meanwhile", async () => {
+    const { merchant } = await seedMerchant(t);
+    const note = `${merchant.id} raced`;
+    const k = scope(merchant.id, "k4");
+    const raced = idempotently(t.db.pool, k, async (tx) => {
+      await tx.query("insert into scratch (note) values ($1)", [note]);
+      // As a payment created with the same key would: its record committed after this request's read.
+      await t.db.pool.query(
+        "insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at) values ($1, $2, $3, 201, '{\"first\": true}', $4)",
+        [merchant.id, "k4", k.requestHash, k.now],
+      );
+      return { status: 201, body: { first: false } };
+    });
+    expect(await rejection(raced)).toMatchObject({ status: 409, code: "idempotency_key_in_use" });
+    expect(await count("scratch where note = $1", [note])).toBe(0);
+    expect(await idempotently(t.db.pool, k, async () => ({ status: 201, body: { first: false } }))).toEqual({ status: 201, body: { first: true }, replayed: true });
+  });
+
   it("treats records older than 24 h as absent, and purges them", async () => {
     const { merchant } = await seedMerchant(t);
     const start = new Date("2026-06-01T00:00:00Z");

@@ -69,36 +69,49 @@ export async function idempotently<T>(
   scope: IdempotencyScope,
   run: (tx: Db) => Promise<HandlerResult<T>>,
 ): Promise<HandlerResult<T> & { replayed: boolean }> {
-  return transaction(pool, async (tx) => {
-    const { rows: locks } = await tx.query<{ locked: boolean }>(
-      "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as locked",
-      [`${scope.merchantId}:${scope.key}`],
-    );
-    if (!locks[0]?.locked) throw keyInUse();
-    const since = new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS);
-    const { rows } = await tx.query<{ request_hash: Buffer; response_status: number; response_body: T }>(
-      `select request_hash, response_status, response_body from idempotency_keys
-       where merchant_id = $1 and key = $2 and created_at > $3`,
-      [scope.merchantId, scope.key, since],
-    );
-    if (rows[0]) return replay(rows[0], scope);
-    const result = await run(tx);
-    // The lock is held, so a row here can only be an expired one: overwrite it.
-    await tx.query(
-      `insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
-       values ($1, $2, $3, $4, $5, $6)
-       on conflict (merchant_id, key) do update set request_hash = excluded.request_hash,
-         response_status = excluded.response_status, response_body = excluded.response_body, created_at = excluded.created_at`,
-      [scope.merchantId, scope.key, scope.requestHash, result.status, JSON.stringify(result.body), scope.now],
-    );
-    return { ...result, replayed: false };
-  });
+  try {
+    return await transaction(pool, async (tx) => {
+      const { rows: locks } = await tx.query<{ locked: boolean }>(
+        "select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as locked",
+        [`${scope.merchantId}:${scope.key}`],
+      );
+      if (!locks[0]?.locked) throw keyInUse();
+      const stored = await storedResponse<T>(tx, scope, false);
+      if (stored) return replay(stored, scope);
+      const result = await run(tx);
+      // An expired record was deleted by the read; one there now was written meanwhile by a
+      // one-statement handler, which takes no lock, and the insert is refused (keyTaken).
+      await tx.query(
+        `insert into idempotency_keys (merchant_id, key, request_hash, response_status, response_body, created_at)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [scope.merchantId, scope.key, scope.requestHash, result.status, JSON.stringify(result.body), scope.now],
+      );
+      return { ...result, replayed: false };
+    });
+  } catch (error) {
+    throw keyTaken(error) ? keyInUse() : error;
+  }
 }
 
 interface StoredResponse<T> {
   request_hash: Buffer;
   response_status: number;
   response_body: T;
+}
+
+/** The response stored for the key within 24 h, if any; an expired record is deleted. Named when `prepared`. */
+async function storedResponse<T>(db: Db, scope: IdempotencyScope, prepared: boolean): Promise<StoredResponse<T> | undefined> {
+  const { rows } = await db.query<StoredResponse<T>>(
+    statement(
+      "lumenpay_idempotency_record",
+      prepared,
+      `with expired as (delete from idempotency_keys where merchant_id = $1 and key = $2 and created_at <= $3)
+       select request_hash, response_status, response_body from idempotency_keys
+       where merchant_id = $1 and key = $2 and created_at > $3`,
+      [scope.merchantId, scope.key, new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS)],
+    ),
+  );
+  return rows[0];
 }
 
 function replay<T>(stored: StoredResponse<T>, scope: IdempotencyScope) {
@@ -108,7 +121,7 @@ function replay<T>(stored: StoredResponse<T>, scope: IdempotencyScope) {
   return { status: stored.response_status, body: stored.response_body, replayed: true };
 }
 
-/** PostgreSQL refused a write because another request recorded the same key first. */
+/** PostgreSQL refused to record the key because another request recorded it first. */
 const keyTaken = (error: unknown) =>
   (error as { code?: unknown; constraint?: unknown } | null)?.code === "23505" && (error as { constraint?: unknown }).constraint === "idempotency_keys_pkey";
 
@@ -127,17 +140,8 @@ async function idempotentlyInOneStatement<T>(
   prepared: boolean,
 ): Promise<HandlerResult<T> & { replayed: boolean }> {
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await pool.query<StoredResponse<T>>(
-      statement(
-        "lumenpay_idempotency_record",
-        prepared,
-        `with expired as (delete from idempotency_keys where merchant_id = $1 and key = $2 and created_at <= $3)
-         select request_hash, response_status, response_body from idempotency_keys
-         where merchant_id = $1 and key = $2 and created_at > $3`,
-        [scope.merchantId, scope.key, new Date(scope.now.getTime() - IDEMPOTENCY_KEY_TTL_MS)],
-      ),
-    );
-    if (rows[0]) return replay(rows[0], scope);
+    const stored = await storedResponse<T>(pool, scope, prepared);
+    if (stored) return replay(stored, scope);
     try {
       return { ...(await run(pool, scope)), replayed: false };
     } catch (error) {

@@ -192,11 +192,12 @@ export const paymentRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) =>
         request,
         reply,
         async (_pool, key) => {
+          const status = 201;
           // The payment (and the record of its Idempotency-Key, with one) is written with other requests' at the time.
-          const writer = key ? withIdempotencyKey(batch, key) : batch;
+          const writer = key ? withIdempotencyKey(batch, { ...key, status }) : batch;
           const { payment, out, queued } = await createPayment(writer, request.merchant, request.body, clock.now(), links, paymentDefaults);
           return {
-            status: 201,
+            status,
             body: out,
             afterCommit: () => {
               metrics.paymentsCreated.inc({ asset: assetLabel(payment.asset) });

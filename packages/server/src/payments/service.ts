@@ -240,9 +240,9 @@ export const inTransaction = (tx: Db, prepared: boolean): PaymentWriter => ({
   submit: async (insert) => (await store.insertPaymentsWithEvents(tx, [insert], prepared))[0]!,
 });
 
-/** Through `writer`, recording the request's Idempotency-Key with the payment, answered with 201 (http/idempotency.ts). */
-export const withIdempotencyKey = (writer: PaymentWriter, scope: IdempotencyScope): PaymentWriter => ({
-  submit: (insert) => writer.submit({ ...insert, idempotency: { ...scope, status: 201 } }),
+/** Through `writer`, recording the request's Idempotency-Key with the payment, answered with `record.status` (http/idempotency.ts). */
+export const withIdempotencyKey = (writer: PaymentWriter, record: IdempotencyScope & { status: number }): PaymentWriter => ({
+  submit: (insert) => writer.submit({ ...insert, idempotency: record }),
 });
 
 /**
